@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Build a plan as a DAG: an image starts as soon as its parent is done, up to N at once.
+
+A failure stops only its descendants. An image whose fingerprint matches the image already at
+its reference (or any local image) is not rebuilt. Working containers are removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import hashlib
+import json
+import os
+import re
+import shlex
+import threading
+import time
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, CommandTimeout
+from ansible_collections.containergen.images.plugins.module_utils._plan import LABEL_PREFIX, format_table
+
+FINGERPRINT_LABEL = LABEL_PREFIX + "fingerprint"
+MANIFEST_LABEL = LABEL_PREFIX + "manifest"
+MANIFEST_DIGEST_LABEL = LABEL_PREFIX + "manifest.sha256"
+
+CONFIG_VERBS = ("user", "workdir", "env", "entrypoint", "cmd", "expose", "volume", "stopsignal", "onbuild",
+                "shell", "label", "healthcheck")
+
+
+class BuildOptions(object):
+    def __init__(self, threads=2, timeout=1800, retries=1, log_dir="/tmp/containergen/logs", force=False,
+                 build_env=None, source_revision="", source_url="", version="", created=None):
+        self.threads = max(1, int(threads))
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.log_dir = log_dir
+        self.force = force
+        self.build_env = dict(build_env or {})
+        self.source_revision = source_revision
+        self.source_url = source_url
+        self.version = version
+        self.created = created
+
+
+def parse_manifest(text):
+    """dpkg-query / rpm -qa output ("name<TAB>version" lines) → {name: version}."""
+    manifest = {}
+    for line in text.splitlines():
+        if "\t" in line:
+            name, version = line.split("\t", 1)
+            manifest[name.strip()] = version.strip()
+    return dict(sorted(manifest.items()))
+
+
+def manifest_digest(manifest):
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _transfer_args(arg):
+    words = arg if isinstance(arg, list) else shlex.split(arg)
+    chown = None
+    for word in [w for w in words if w.startswith("--")]:
+        if word.startswith("--chown="):
+            chown = word.split("=", 1)[1]
+    words = [w for w in words if not w.startswith("--")]
+    return words[:-1], words[-1], chown
+
+
+def build_one(run, engine, planned, profile, definitions_dir, options):
+    """Build one planned image in a fresh working container; returns {image_id, manifest, timings}."""
+    timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "manifest": 0.0, "commit": 0.0}
+
+    def timed(kind, func, *args, **kwargs):
+        start = time.monotonic()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            timings[kind] += time.monotonic() - start
+
+    container = timed("from", engine.from_image, run, planned.from_ref, planned.name)
+    try:
+        pending, build_args, shell = [], {}, None
+        for verb, arg in planned.steps:
+            if verb in CONFIG_VERBS:
+                pending.append((verb, arg))
+                if verb == "shell":
+                    shell = arg if isinstance(arg, list) else shlex.split(arg)
+                continue
+            if pending:
+                timed("config", engine.configure, run, container, pending)
+                pending = []
+            if verb == "arg":
+                key, _, value = arg.partition("=")
+                build_args[key] = value
+            elif verb == "run":
+                env = dict(options.build_env)
+                env.update(build_args)
+                timed("run", engine.run_step, run, container, arg, shell=shell, env=env)
+            elif verb in ("add", "copy"):
+                sources, dest, chown = _transfer_args(arg)
+                sources = [os.path.normpath(os.path.join(definitions_dir, s)) for s in sources]
+                timed("copy", engine.transfer, run, container, verb, sources, dest, chown)
+        cleanup = profile["package_manager"].get("cleanup")
+        if cleanup:
+            timed("run", engine.run_step, run, container, cleanup, user="root")
+        manifest = parse_manifest(timed("manifest", engine.capture, run, container,
+                                        profile["package_manager"]["manifest"]))
+        labels = image_labels(planned, profile, manifest, options)
+        timed("config", engine.configure, run, container, pending + [("label", labels)])
+        image_id = timed("commit", engine.commit, run, container, planned.ref)
+        container = None
+        return {"image_id": image_id, "manifest": manifest, "timings": timings}
+    finally:
+        if container:
+            engine.remove_container(run, container)
+
+
+def image_labels(planned, profile, manifest, options):
+    created = options.created or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {
+        FINGERPRINT_LABEL: planned.fingerprint,
+        MANIFEST_LABEL: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
+        MANIFEST_DIGEST_LABEL: manifest_digest(manifest),
+        LABEL_PREFIX + "image": planned.name,
+        LABEL_PREFIX + "parent": planned.parent or "",
+        LABEL_PREFIX + "profile": profile["name"],
+        "org.opencontainers.image.title": planned.name,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.base.name": planned.from_ref,
+        "org.opencontainers.image.vendor": "containergen.images",
+    }
+    if options.source_revision:
+        labels["org.opencontainers.image.revision"] = options.source_revision
+    if options.source_url:
+        labels["org.opencontainers.image.source"] = options.source_url
+    if options.version:
+        labels["org.opencontainers.image.version"] = options.version
+    return labels
+
+
+def _is_transient(text, patterns):
+    return any(re.search(p, text or "") for p in patterns)
+
+
+def build_plan(runner, engine, plan, profile, definitions, options, progress=None):
+    """Build every image of plan; returns a list of result dicts in plan order."""
+    os.makedirs(options.log_dir, exist_ok=True)
+    progress = progress or (lambda line: None)
+    existing = engine.list_images(runner)
+    by_fingerprint = {}
+    for ref, info in existing.items():
+        fp = info["labels"].get(FINGERPRINT_LABEL)
+        if fp:
+            by_fingerprint.setdefault(fp, info["id"])
+    children = {}
+    for item in plan:
+        children.setdefault(item.parent, []).append(item)
+    results, lock, total = {}, threading.Lock(), len(plan)
+    patterns = profile.get("transient_errors") or []
+
+    def report(result):
+        with lock:
+            results[result["name"]] = result
+            done = len(results)
+        size = "%8.1f MB" % (result["size"] / 1e6) if result.get("size") else ""
+        progress("[%*d/%d] %-8s %-24s %6.1fs %s%s" % (len(str(total)), done, total, result["status"],
+                                                     result["name"], result["seconds"], size,
+                                                     ("  " + result["error"]) if result.get("error") else ""))
+
+    def work(item):
+        start = time.monotonic()
+        result = {"name": item.name, "ref": item.ref, "parent": item.parent, "fingerprint": item.fingerprint,
+                  "status": "", "seconds": 0.0, "attempts": 0, "error": "", "image_id": "",
+                  "log": os.path.join(options.log_dir, item.name + ".log"), "timings": {}}
+        current = existing.get(item.ref)
+        if not options.force and current and current["labels"].get(FINGERPRINT_LABEL) == item.fingerprint:
+            result.update(status="skipped", image_id=current["id"])
+        elif not options.force and item.fingerprint in by_fingerprint:
+            engine.tag(runner, by_fingerprint[item.fingerprint], item.ref)
+            result.update(status="tagged", image_id=by_fingerprint[item.fingerprint])
+        else:
+            with open(result["log"], "wb") as log:
+                while True:
+                    result["attempts"] += 1
+                    run = runner.child(deadline=start + options.timeout if options.timeout else None, log=log)
+                    try:
+                        built = build_one(run, engine, item, profile, definitions[item.name].directory, options)
+                        result.update(status="built", image_id=built["image_id"], timings=built["timings"],
+                                      packages=len(built["manifest"]))
+                        break
+                    except CommandTimeout:
+                        result.update(status="failed", error="timed out after %ss" % options.timeout)
+                        break
+                    except CommandError as exc:
+                        if result["attempts"] <= options.retries and _is_transient(exc.output, patterns):
+                            log.write(b"\n# transient failure: retrying\n")
+                            continue
+                        result.update(status="failed", error=str(exc))
+                        break
+        result["seconds"] = round(time.monotonic() - start, 2)
+        return result
+
+    def block(item, reason):
+        for child in children.get(item.name, []):
+            result = {"name": child.name, "ref": child.ref, "parent": child.parent, "fingerprint": child.fingerprint,
+                      "status": "blocked", "seconds": 0.0, "attempts": 0, "error": reason, "image_id": "",
+                      "log": "", "timings": {}}
+            report(result)
+            block(child, reason)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=options.threads) as pool:
+        futures = {pool.submit(work, item): item for item in children.get(None, [])}
+        while futures:
+            done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                item = futures.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # an engine bug must not hang the scheduler
+                    result = {"name": item.name, "ref": item.ref, "parent": item.parent, "status": "failed",
+                              "fingerprint": item.fingerprint, "seconds": 0.0, "attempts": 1, "image_id": "",
+                              "error": "%s: %s" % (type(exc).__name__, exc), "log": "", "timings": {}}
+                report(result)
+                if result["status"] == "failed":
+                    block(item, "parent %s failed" % item.name)
+                else:
+                    for child in children.get(item.name, []):
+                        futures[pool.submit(work, child)] = child
+    sizes = engine.list_images(runner)
+    ordered = []
+    for item in plan:
+        result = results[item.name]
+        info = sizes.get(item.ref) if result["status"] != "failed" and result["status"] != "blocked" else None
+        result["size"] = info["size"] if info else 0
+        parent_info = sizes.get(item.from_ref)
+        result["own_size"] = result["size"] - parent_info["size"] if info and parent_info else result["size"]
+        ordered.append(result)
+    return ordered
+
+
+def summarize(results, seconds):
+    counts = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return {
+        "images": results,
+        "counts": counts,
+        "built": [r["name"] for r in results if r["status"] == "built"],
+        "skipped": [r["name"] for r in results if r["status"] in ("skipped", "tagged")],
+        "failed": [r["name"] for r in results if r["status"] in ("failed", "blocked")],
+        "seconds": round(seconds, 2),
+        "total_size": sum(r["own_size"] for r in results if r.get("size")),
+    }
+
+
+def summary_table(summary):
+    rows = [("image", "status", "seconds", "size MB", "own MB", "error")]
+    for r in summary["images"]:
+        rows.append((r["name"], r["status"], "%.1f" % r["seconds"], "%.1f" % (r.get("size", 0) / 1e6),
+                     "%.1f" % (r.get("own_size", 0) / 1e6), (r.get("error") or "")[:80]))
+    counts = ", ".join("%s %d" % (k, v) for k, v in sorted(summary["counts"].items()))
+    return format_table(rows) + "\n%s; %.1f s; set size %.1f MB (shared layers once)" % (
+        counts, summary["seconds"], summary["total_size"] / 1e6)

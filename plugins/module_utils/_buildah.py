@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The buildah engine: native from/run/config/commit, one new layer per image on its parent.
+
+Every method takes a Runner (see _command) so that unit tests can assert the exact argv.
+Image inspection uses podman, which reads the same containers/storage.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+
+# Steps that only change the image configuration, mapped to their `buildah config` flag.
+CONFIG_FLAGS = {
+    "user": "--user", "workdir": "--workingdir", "env": "--env", "entrypoint": "--entrypoint",
+    "cmd": "--cmd", "expose": "--port", "volume": "--volume", "stopsignal": "--stop-signal",
+    "onbuild": "--onbuild", "shell": "--shell",
+}
+
+
+class BuildahEngine(object):
+    name = "buildah"
+
+    def __init__(self, buildah="buildah", podman="podman", isolation="chroot", network="host"):
+        self.buildah = buildah
+        self.podman = podman
+        self.isolation = isolation
+        self.network = network
+
+    # ---- inspection -------------------------------------------------------------------------
+    def list_images(self, run):
+        """All local images: {reference: {"id", "labels", "size"}}."""
+        out = run([self.podman, "images", "--format", "json"])[1]
+        images = {}
+        for item in json.loads(out or "[]"):
+            info = {"id": item.get("Id"), "labels": item.get("Labels") or {}, "size": item.get("Size") or 0}
+            for name in item.get("Names") or []:
+                images[name] = info
+        return images
+
+    def image_layers(self, run, ref):
+        out = run([self.podman, "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref])[1]
+        return json.loads(out or "[]")
+
+    def tag(self, run, image_id, ref):
+        run([self.buildah, "tag", image_id, ref])
+
+    def remove_image(self, run, ref):
+        run([self.buildah, "rmi", ref], check=False)
+
+    # ---- building ---------------------------------------------------------------------------
+    def from_image(self, run, from_ref, name):
+        """Create the working container; its name is unique so that parallel builds never clash."""
+        container = "cg-%s-%s" % (name, uuid.uuid4().hex[:8])
+        run([self.buildah, "from", "--pull=never", "--quiet", "--name", container, from_ref])
+        return container
+
+    def run_step(self, run, container, command, user=None, shell=None, env=None):
+        """One RUN: a string goes through the shell (/bin/sh -c unless SHELL was set); a list is argv."""
+        argv = [self.buildah, "run", "--isolation", self.isolation, "--network", self.network]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", "%s=%s" % (key, value)]
+        if user:
+            argv += ["--user", user]
+        argv += [container, "--"]
+        if isinstance(command, list):
+            argv += command
+        else:
+            argv += (shell or ["/bin/sh", "-c"]) + [command]
+        return run(argv, capture=False)
+
+    def capture(self, run, container, argv, user="root"):
+        """Run argv in the working container as user and return its standard output."""
+        return run([self.buildah, "run", "--isolation", self.isolation, "--network", self.network, "--user", user,
+                    container, "--"] + list(argv))[1]
+
+    def configure(self, run, container, options):
+        """Apply a batch of config steps [(verb, argument)] in one `buildah config` call."""
+        argv = [self.buildah, "config"]
+        for verb, arg in options:
+            if verb == "label":
+                for key, value in sorted(arg.items()):
+                    argv += ["--label", "%s=%s" % (key, value)]
+            elif verb == "healthcheck":
+                argv += healthcheck_flags(arg)
+            elif verb in ("entrypoint", "cmd"):
+                argv += [CONFIG_FLAGS[verb], json.dumps(arg if isinstance(arg, list) else shlex.split(arg))]
+            elif verb == "shell":
+                argv += [CONFIG_FLAGS[verb], arg if isinstance(arg, str) else " ".join(arg)]
+            else:
+                argv += [CONFIG_FLAGS[verb], arg]
+        argv.append(container)
+        run(argv)
+
+    def transfer(self, run, container, verb, sources, dest, chown=None):
+        argv = [self.buildah, verb]
+        if chown:
+            argv += ["--chown", chown]
+        run(argv + [container] + list(sources) + [dest])
+
+    def commit(self, run, container, ref):
+        """Commit the working container as ref (docker format: keeps HEALTHCHECK). Returns the image ID."""
+        out = run([self.buildah, "commit", "--quiet", "--format", "docker", "--rm", container, ref])[1]
+        return out.strip().splitlines()[-1] if out.strip() else ""
+
+    def remove_container(self, run, container):
+        run([self.buildah, "rm", container], check=False)
+
+    def leftover_containers(self, run, prefix="cg-"):
+        out = run([self.buildah, "containers", "--format", "{{.ContainerName}}"], check=False)[1]
+        return [name for name in out.split() if name.startswith(prefix)]
+
+
+def healthcheck_flags(spec):
+    """Translate a Containerfile HEALTHCHECK argument ("--interval=30s CMD cmd args") to buildah flags."""
+    words = shlex.split(spec) if isinstance(spec, str) else list(spec)
+    flags = []
+    option_flags = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
+                    "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
+    while words and words[0].startswith("--"):
+        key, _, value = words.pop(0).partition("=")
+        if key not in option_flags:
+            raise ValueError("unknown HEALTHCHECK option %s" % key)
+        flags += [option_flags[key], value]
+    if words and words[0].upper() == "NONE":
+        return ["--healthcheck", "NONE"]
+    if words and words[0].upper() == "CMD":
+        words = words[1:]
+        return ["--healthcheck", "CMD-SHELL " + " ".join(words)] + flags if len(words) == 1 else \
+            ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)] + flags
+    return ["--healthcheck", "CMD-SHELL " + " ".join(words)] + flags

@@ -1,0 +1,333 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Load and validate image definitions (TCIB layout) and distro profiles.
+
+Layout: one directory per image, nested under its parent's directory. The image name is the
+directory name; its parent is the nearest ancestor directory that holds YAML files (TripleO's
+rule), unless ``tcib_parent`` names one. All YAML files of a directory are merged in sorted file
+name order; a later file replaces a whole top-level key of an earlier one.
+"""
+
+from __future__ import annotations
+
+import os
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - reported by the module
+    yaml = None
+
+
+class DefinitionError(Exception):
+    """One or more problems in the definitions; every line names the file, image and key."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+STR = "str"
+LIST_STR = "list[str]"
+DICT_SCALAR = "dict[str, scalar]"
+
+# Keys TripleO's TCIB files use (tripleo_container_image_build defaults) plus ours
+# (tcib_parent, tcib_description). The value says the accepted type.
+TCIB_KEYS = {
+    "tcib_actions": "actions",
+    "tcib_adds": LIST_STR,
+    "tcib_args": DICT_SCALAR,
+    "tcib_cmd": STR,
+    "tcib_copies": LIST_STR,
+    "tcib_description": STR,
+    "tcib_entrypoint": STR,
+    "tcib_envs": DICT_SCALAR,
+    "tcib_exposes": LIST_STR,
+    "tcib_from": STR,
+    "tcib_gather_files": LIST_STR,
+    "tcib_healthcheck": STR,
+    "tcib_labels": DICT_SCALAR,
+    "tcib_onbuilds": LIST_STR,
+    "tcib_packages": "packages",
+    "tcib_parent": STR,
+    "tcib_runs": LIST_STR,
+    "tcib_shell": STR,
+    "tcib_stopsignal": STR,
+    "tcib_user": STR,
+    "tcib_volumes": LIST_STR,
+    "tcib_workdir": STR,
+}
+
+# Verbs allowed in tcib_actions (one per list item, as in a Containerfile).
+ACTION_VERBS = (
+    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "healthcheck", "label",
+    "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+)
+
+# Keys of a tcib_packages mapping that are not package-name lists.
+PACKAGE_SPECIAL_KEYS = ("modules",)
+
+PROFILE_KEYS = {
+    "name": STR,
+    "family": STR,
+    "distro": STR,
+    "release": STR,
+    "description": STR,
+    "base": "dict",
+    "package_manager": "dict",
+    "transient_errors": LIST_STR,
+    "build_env": DICT_SCALAR,
+}
+PROFILE_BASE_KEYS = {"method": STR, "image": STR, "pull": STR, "bootstrap": "dict"}
+PROFILE_PM_KEYS = {"install": STR, "cleanup": STR, "manifest": LIST_STR}
+FAMILIES = ("debian", "redhat")
+
+
+def _is_scalar(value):
+    return isinstance(value, (str, int, float, bool))
+
+
+def _type_problem(value, kind):
+    """Return a description of what is wrong with value for kind, or None."""
+    if kind == STR:
+        return None if isinstance(value, str) else "must be a string"
+    if kind == LIST_STR:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "must be a list of strings"
+        return None
+    if kind == DICT_SCALAR:
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and _is_scalar(v) for k, v in value.items()):
+            return "must be a mapping of names to strings, numbers or booleans"
+        return None
+    if kind == "dict":
+        return None if isinstance(value, dict) else "must be a mapping"
+    if kind == "packages":
+        if isinstance(value, list):
+            return None if all(isinstance(v, str) for v in value) else "must be a list of package names"
+        if not isinstance(value, dict):
+            return "must be a list of package names or a mapping of distro keys to lists"
+        for key, names in value.items():
+            if key in PACKAGE_SPECIAL_KEYS:
+                continue
+            if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
+                return "entry %r must be a list of package names" % key
+        return None
+    if kind == "actions":
+        if not isinstance(value, list):
+            return "must be a list of one-key mappings such as {run: COMMAND}"
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or len(item) != 1:
+                return "item %d must be a mapping with exactly one verb" % index
+            verb, arg = next(iter(item.items()))
+            if verb not in ACTION_VERBS:
+                return "item %d: unknown verb %r (one of: %s)" % (index, verb, ", ".join(ACTION_VERBS))
+            if not (isinstance(arg, str) or (isinstance(arg, list) and all(isinstance(v, str) for v in arg))):
+                return "item %d (%s) must be a string or a list of strings" % (index, verb)
+        return None
+    raise AssertionError("unknown kind %s" % kind)
+
+
+def read_yaml(path):
+    """Read one YAML file; a syntax error becomes a DefinitionError naming the file."""
+    if yaml is None:
+        raise DefinitionError(["PyYAML is required to read %s" % path])
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise DefinitionError(["%s: invalid YAML: %s" % (path, str(exc).replace("\n", " "))])
+    except OSError as exc:
+        raise DefinitionError(["%s: cannot read: %s" % (path, exc.strerror)])
+    return data
+
+
+class ImageDefinition(object):
+    """One image: its name, directory, merged keys, and which file set each key."""
+
+    def __init__(self, name, directory, parent, files, data, origin):
+        self.name = name
+        self.directory = directory
+        self.parent = parent
+        self.files = files
+        self.data = data
+        self.origin = origin
+
+    def where(self, key=None):
+        """A 'file: image NAME: key KEY' prefix for error messages."""
+        path = self.origin.get(key) if key else None
+        path = path or (self.files[-1] if self.files else self.directory)
+        text = "%s: image %r" % (path, self.name)
+        return text + (": key %r" % key if key else "")
+
+
+def _yaml_files(directory):
+    return sorted(
+        os.path.join(directory, name) for name in os.listdir(directory)
+        if name.endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(directory, name)))
+
+
+def load_definitions(root):
+    """Load every image under root. Returns {name: ImageDefinition}; raises DefinitionError.
+
+    All problems found are reported together so that one run shows everything to fix.
+    """
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise DefinitionError(["%s: image definitions directory does not exist" % root])
+    problems = []
+    images = {}
+    seen_dirs = {}
+
+    def walk(directory, parent):
+        files = _yaml_files(directory)
+        current = parent
+        if files:
+            name = os.path.basename(directory)
+            data, origin = {}, {}
+            for path in files:
+                try:
+                    content = read_yaml(path)
+                except DefinitionError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                if content is None:
+                    continue
+                if not isinstance(content, dict):
+                    problems.append("%s: image %r: the file must hold a mapping of tcib_* keys" % (path, name))
+                    continue
+                for key, value in content.items():
+                    data[key] = value
+                    origin[key] = path
+            if name in seen_dirs:
+                problems.append("%s: image %r: duplicate image name (also defined in %s)"
+                                % (directory, name, seen_dirs[name]))
+            else:
+                seen_dirs[name] = directory
+                images[name] = ImageDefinition(name, directory, parent, files, data, origin)
+            current = name
+        for child in sorted(os.listdir(directory)):
+            path = os.path.join(directory, child)
+            if os.path.isdir(path) and not child.startswith("."):
+                walk(path, current)
+
+    walk(root, None)
+    for image in images.values():
+        problems.extend(_validate_image(image))
+        explicit = image.data.get("tcib_parent")
+        if isinstance(explicit, str):
+            image.parent = explicit
+    for image in images.values():
+        if image.parent is not None and image.parent not in images:
+            problems.append("%s: unknown parent image %r" % (image.where("tcib_parent"), image.parent))
+    problems.extend(_find_cycles(images))
+    if not images and not problems:
+        problems.append("%s: no image definitions (no directory holds a .yaml file)" % root)
+    if problems:
+        raise DefinitionError(problems)
+    return images
+
+
+def _validate_image(image):
+    problems = []
+    for key, value in image.data.items():
+        kind = TCIB_KEYS.get(key)
+        if kind is None:
+            problems.append("%s: unknown key (known keys: %s)" % (image.where(key), ", ".join(sorted(TCIB_KEYS))))
+            continue
+        problem = _type_problem(value, kind)
+        if problem:
+            problems.append("%s: %s" % (image.where(key), problem))
+    return problems
+
+
+def _find_cycles(images):
+    problems, state = [], {}
+    for start in sorted(images):
+        chain, name = [], start
+        while name is not None and name in images and state.get(name) is None:
+            state[name] = start
+            chain.append(name)
+            name = images[name].parent
+        if name is not None and name in chain:
+            loop = chain[chain.index(name):] + [name]
+            problems.append("%s: parent cycle: %s" % (images[name].where("tcib_parent"), " -> ".join(loop)))
+    return problems
+
+
+def resolve_packages(image, profile):
+    """The package names for this image on this profile: common + family + profile keys.
+
+    A plain list (TripleO's older style) applies to every distro. Raises DefinitionError when the
+    image declares packages but none for the selected distro.
+    """
+    value = image.data.get("tcib_packages")
+    if not value:
+        return []
+    if isinstance(value, list):
+        return list(value)
+    keys = ["common", profile["family"], profile["name"]]
+    names = []
+    for key in keys:
+        for name in value.get(key) or []:
+            if name not in names:
+                names.append(name)
+    listed = [k for k in value if k not in PACKAGE_SPECIAL_KEYS]
+    if not names and listed:
+        raise DefinitionError(["%s: no package list for distro %r (has: %s; expected one of: %s)"
+                               % (image.where("tcib_packages"), profile["name"], ", ".join(sorted(listed)),
+                                  ", ".join(keys))])
+    return names
+
+
+def load_profile(profiles_dir, name):
+    """Load and validate one distro profile (vars/profiles/NAME.yml)."""
+    path = None
+    for ext in (".yml", ".yaml"):
+        candidate = os.path.join(profiles_dir, name + ext)
+        if os.path.isfile(candidate):
+            path = candidate
+            break
+    if path is None:
+        known = sorted(os.path.splitext(f)[0] for f in os.listdir(profiles_dir)) if os.path.isdir(profiles_dir) else []
+        raise DefinitionError(["%s: unknown distro profile %r (known: %s)"
+                               % (profiles_dir, name, ", ".join(known) or "none")])
+    data = read_yaml(path)
+    problems = []
+    if not isinstance(data, dict):
+        raise DefinitionError(["%s: profile %r: the file must hold a mapping" % (path, name)])
+    for key, value in data.items():
+        kind = PROFILE_KEYS.get(key)
+        if kind is None:
+            problems.append("%s: profile %r: key %r: unknown key" % (path, name, key))
+        elif _type_problem(value, kind):
+            problems.append("%s: profile %r: key %r: %s" % (path, name, key, _type_problem(value, kind)))
+    for key in ("name", "family", "distro", "release", "base", "package_manager"):
+        if key not in data:
+            problems.append("%s: profile %r: key %r: required" % (path, name, key))
+    if data.get("name") not in (None, name):
+        problems.append("%s: profile %r: key 'name': must match the file name" % (path, name))
+    if "family" in data and data["family"] not in FAMILIES:
+        problems.append("%s: profile %r: key 'family': must be one of %s" % (path, name, ", ".join(FAMILIES)))
+    for section, keys in (("base", PROFILE_BASE_KEYS), ("package_manager", PROFILE_PM_KEYS)):
+        for key, value in (data.get(section) or {}).items() if isinstance(data.get(section), dict) else []:
+            if key not in keys:
+                problems.append("%s: profile %r: key '%s.%s': unknown key" % (path, name, section, key))
+            elif _type_problem(value, keys[key]):
+                problems.append("%s: profile %r: key '%s.%s': %s"
+                                % (path, name, section, key, _type_problem(value, keys[key])))
+    base = data.get("base") if isinstance(data.get("base"), dict) else {}
+    if base and base.get("method") not in ("pull", "bootstrap"):
+        problems.append("%s: profile %r: key 'base.method': must be pull or bootstrap" % (path, name))
+    if base and "image" not in base:
+        problems.append("%s: profile %r: key 'base.image': required" % (path, name))
+    if problems:
+        raise DefinitionError(problems)
+    data = dict(data)
+    data["path"] = path
+    return data

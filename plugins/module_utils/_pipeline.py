@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""definitions → plan → build: the entry points the modules and the command line call."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan
+from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
+from ansible_collections.containergen.images.plugins.module_utils._command import Runner
+from ansible_collections.containergen.images.plugins.module_utils._definitions import load_definitions, load_profile
+
+# Options shared by plan and build, with their defaults (the modules' argument specs use these).
+COMMON_DEFAULTS = {
+    "definitions_path": None,
+    "profiles_path": None,
+    "profile": "debian12",
+    "include": [],
+    "exclude": [],
+    "namespace": "localhost/containergen",
+    "prefix": "",
+    "tag": "latest",
+    "labels": {},
+}
+
+
+def collection_path(*parts):
+    """A path inside this collection (vars/ is not a content type: it is loaded by explicit path)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(os.path.dirname(here)), *parts)
+
+
+def _params(params):
+    merged = dict(COMMON_DEFAULTS)
+    merged.update({k: v for k, v in params.items() if v is not None})
+    merged["definitions_path"] = merged["definitions_path"] or collection_path("vars", "images")
+    merged["profiles_path"] = merged["profiles_path"] or collection_path("vars", "profiles")
+    return merged
+
+
+def load(params):
+    """Load definitions and profile; raises DefinitionError before anything runs."""
+    p = _params(params)
+    definitions = load_definitions(p["definitions_path"])
+    profile = load_profile(p["profiles_path"], p["profile"])
+    return p, definitions, profile
+
+
+def make_plan(p, definitions, profile, base_ids):
+    return _plan.make_plan(definitions, profile, base_ids=base_ids, include=p["include"], exclude=p["exclude"],
+                           namespace=p["namespace"], prefix=p["prefix"], tag=p["tag"], extra_labels=p["labels"])
+
+
+def plan_images(params, runner=None, engine=None):
+    """The plan without building. With a runner, the local store is read to show what a build would do."""
+    p, definitions, profile = load(params)
+    status, base_ids = {}, {}
+    if runner is not None:
+        engine = engine or BuildahEngine()
+        images = engine.list_images(runner)
+        base_ids = {ref: info["id"] for ref, info in images.items()}
+        plan = make_plan(p, definitions, profile, base_ids)
+        for item in plan:
+            current = images.get(item.ref)
+            if current and current["labels"].get(_build.FINGERPRINT_LABEL) == item.fingerprint:
+                status[item.name] = "up to date"
+            else:
+                status[item.name] = "build" if profile["base"]["image"] in images or item.parent else "build (new base)"
+    else:
+        plan = make_plan(p, definitions, profile, base_ids)
+    return {
+        "profile": profile["name"],
+        "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
+        "order": [item.name for item in plan],
+        "table": _plan.plan_table(plan, status),
+    }
+
+
+def build_images(params, runner=None, engine=None, progress=None):
+    """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON)."""
+    start = time.monotonic()
+    p, definitions, profile = load(params)
+    runner = runner or Runner(env=params.get("build_env") or {})
+    engine = engine or BuildahEngine(isolation=params.get("isolation") or "chroot")
+    work_dir = params.get("work_dir") or "/var/tmp/containergen"
+    log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
+    images = engine.list_images(runner)
+    base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
+                                                  refresh=bool(params.get("refresh_base")),
+                                                  env=params.get("build_env") or {})
+    if base_action != "present":
+        images = engine.list_images(runner)
+    base_ids = {ref: info["id"] for ref, info in images.items()}
+    base_ids[profile["base"]["image"]] = base_id
+    plan = make_plan(p, definitions, profile, base_ids)
+    options = _build.BuildOptions(
+        threads=params.get("threads") or 2, timeout=params.get("timeout") or 0, retries=params.get("retries", 1),
+        log_dir=log_dir, force=bool(params.get("force")), build_env=params.get("build_env"),
+        source_revision=params.get("source_revision") or "", source_url=params.get("source_url") or "",
+        version=p["tag"])
+    results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress)
+    summary = _build.summarize(results, time.monotonic() - start)
+    base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
+    summary.update(profile=profile["name"], base={"ref": profile["base"]["image"], "id": base_id,
+                                                  "action": base_action, "size": base_size})
+    summary["total_size"] += base_size
+    summary["table"] = _build.summary_table(summary)
+    summary_file = params.get("summary_file") or os.path.join(work_dir, "summary.json")
+    os.makedirs(os.path.dirname(summary_file), exist_ok=True)
+    with open(summary_file + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump({k: v for k, v in summary.items() if k != "table"}, handle, indent=2, sort_keys=True)
+    os.replace(summary_file + ".tmp", summary_file)
+    summary["summary_file"] = summary_file
+    return summary

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Make a bare Debian 12 machine ready: container tooling, the container configuration that works
+# without systemd, a pinned Python virtualenv, and this collection resolvable by FQCN.
+# Idempotent: every step checks before it changes anything. Run as root.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$repo/.venv"
+stamp_dir="$repo/.cache/setup"
+mkdir -p "$stamp_dir"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+apt_packages=(buildah podman skopeo runc mmdebstrap uidmap catatonit rsync shellcheck
+              ca-certificates openssl git)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "apt: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "apt: all packages present"
+fi
+
+# crun and the default rlimits fail here (no systemd, hybrid cgroups): see docs/environment.md.
+conf=/etc/containers/containers.conf
+want=$(cat <<'EOF'
+# Written by containergen.images scripts/setup.sh (see docs/environment.md)
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+EOF
+)
+if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+  log "writing $conf"
+  mkdir -p /etc/containers
+  printf '%s\n' "$want" > "$conf"
+fi
+
+# Python virtualenv with pinned dependencies (requirements.txt is the one place they live).
+req_hash=$(sha256sum "$repo/requirements.txt" | cut -c1-16)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$req_hash" ]; then
+  log "virtualenv: installing requirements.txt into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r "$repo/requirements.txt"
+  echo "$req_hash" > "$stamp_dir/venv"
+else
+  log "virtualenv: up to date"
+fi
+
+# The collection is the repository itself: expose it as ansible_collections/containergen/images.
+coll_root="$repo/.cache/collections/ansible_collections/containergen"
+mkdir -p "$coll_root"
+if [ "$(readlink "$coll_root/images" 2>/dev/null)" != "$repo" ]; then
+  ln -sfn "$repo" "$coll_root/images"
+fi
+log "ready: source $repo/scripts/env.sh to use the virtualenv and the collection"
