@@ -253,9 +253,9 @@ def summarize(results, seconds):
     return {
         "images": results,
         "counts": counts,
-        "built": [r["name"] for r in results if r["status"] == "built"],
-        "skipped": [r["name"] for r in results if r["status"] in ("skipped", "tagged")],
-        "failed": [r["name"] for r in results if r["status"] in ("failed", "blocked")],
+        "images_built": [r["name"] for r in results if r["status"] == "built"],
+        "images_unchanged": [r["name"] for r in results if r["status"] in ("skipped", "tagged")],
+        "images_failed": [r["name"] for r in results if r["status"] in ("failed", "blocked")],
         "seconds": round(seconds, 2),
         "total_size": sum(r["own_size"] for r in results if r.get("size")),
     }

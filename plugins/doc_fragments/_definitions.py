@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this doc fragment is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  definitions_path:
+    description:
+      - Root of the image definitions tree (TripleO TCIB layout). One directory per image, nested under its
+        parent's directory; all C(.yaml)/C(.yml) files of a directory are merged in sorted order.
+      - The collection's own tree (the default Debian 12 image set) is C(vars/images) in the collection; the
+        C(containergen.images.image_build) role passes it by default.
+    type: path
+    required: true
+  profiles_path:
+    description:
+      - Directory of distro profiles (C(NAME.yml)), for example the collection's C(vars/profiles).
+    type: path
+    required: true
+  profile:
+    description:
+      - Distro profile to build for, for example V(debian12), V(ubi8) or V(centos9).
+    type: str
+    default: debian12
+  include:
+    description:
+      - Image names or regular expressions (full match) to build. Each pulls in its ancestors.
+      - Empty means every image.
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description:
+      - Image names or regular expressions (full match) not to build. Each also excludes its descendants.
+    type: list
+    elements: str
+    default: []
+  namespace:
+    description:
+      - Namespace of the local image references, C(NAMESPACE/PREFIXNAME:TAG).
+    type: str
+    default: localhost/containergen
+  prefix:
+    description:
+      - Prefix of every image name.
+    type: str
+    default: ""
+  tag:
+    description:
+      - Tag of the built images. It does not enter the content fingerprint.
+    type: str
+    default: latest
+  labels:
+    description:
+      - Extra labels for every image. They enter the content fingerprint.
+    type: dict
+    default: {}
+"""

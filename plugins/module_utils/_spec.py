@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Argument spec shared by the image modules (documented by the containergen.images._definitions fragment)."""
+
+from __future__ import annotations
+
+
+def definitions_argument_spec(**extra):
+    spec = {
+        "definitions_path": {"type": "path", "required": True},
+        "profiles_path": {"type": "path", "required": True},
+        "profile": {"type": "str", "default": "debian12"},
+        "include": {"type": "list", "elements": "str", "default": []},
+        "exclude": {"type": "list", "elements": "str", "default": []},
+        "namespace": {"type": "str", "default": "localhost/containergen"},
+        "prefix": {"type": "str", "default": ""},
+        "tag": {"type": "str", "default": "latest"},
+        "labels": {"type": "dict", "default": {}},
+    }
+    spec.update(extra)
+    return spec

@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_build
+short_description: Build container images from TCIB-style definitions with buildah
+version_added: 0.1.0
+description:
+  - Makes sure the profile's base image exists (bootstrapped from distro packages or pulled), plans the selected
+    images and builds them with buildah C(from/run/config/commit), exactly one new layer per image on its parent.
+  - Images are built as a DAG, up to O(threads) at once; a failure skips only its descendants.
+  - An image whose content fingerprint matches the image at its reference is not rebuilt; one matching another
+    local image is only tagged.
+  - Every image is labelled with its fingerprint, its version manifest (installed packages and versions) and the
+    manifest's sha256, and OCI C(org.opencontainers.image.*) labels.
+author:
+  - containergen.images contributors
+extends_documentation_fragment:
+  - containergen.images._definitions
+attributes:
+  check_mode:
+    support: full
+    description: In check mode the plan is computed and the images that would be built are returned; nothing runs.
+  diff_mode:
+    support: none
+    description: Image changes are reported in RV(images_built) and RV(images).
+  idempotent:
+    support: full
+    description: A second run with unchanged definitions builds nothing and reports RV(changed=false).
+options:
+  threads:
+    description: How many images build at once.
+    type: int
+    default: 2
+  timeout:
+    description: Seconds one image may take (all attempts); then its commands are killed. V(0) means no limit.
+    type: int
+    default: 1800
+  retries:
+    description: How many times an image is built again after a transient failure (network trouble matching the
+      profile's C(transient_errors)).
+    type: int
+    default: 1
+  work_dir:
+    description: Directory for the base bootstrap, logs and the summary.
+    type: path
+    default: /var/tmp/containergen
+  log_dir:
+    description: Directory of the per-image logs. Defaults to C(WORK_DIR/logs).
+    type: path
+  summary_file:
+    description: Where the JSON summary is written. Defaults to C(WORK_DIR/summary.json).
+    type: path
+  progress_file:
+    description: A file that gets one line per image as it finishes (follow it with C(tail -f)).
+    type: path
+  force:
+    description: Build every selected image even when its fingerprint matches.
+    type: bool
+    default: false
+  refresh_base:
+    description: Bootstrap or pull the base image again even when it is present.
+    type: bool
+    default: false
+  build_env:
+    description:
+      - Environment for the build steps only (for example proxy settings for a package mirror). Not stored in the
+        image and not part of the fingerprint.
+    type: dict
+    default: {}
+  isolation:
+    description: buildah isolation of the build steps.
+    type: str
+    choices: [chroot, oci]
+    default: chroot
+  source_revision:
+    description: Source revision recorded in the C(org.opencontainers.image.revision) label.
+    type: str
+    default: ""
+  source_url:
+    description: Source URL recorded in the C(org.opencontainers.image.source) label.
+    type: str
+    default: ""
+notes:
+  - Requires buildah, podman and, for the Debian bootstrap, mmdebstrap on the host, and root.
+"""
+
+EXAMPLES = r"""
+- name: Build the default Debian 12 image set
+  containergen.images.image_build:
+    definitions_path: /srv/containergen/images
+    profiles_path: /srv/containergen/profiles
+  register: build
+
+- name: Build keystone and its ancestors, four at a time, through a package mirror
+  containergen.images.image_build:
+    definitions_path: /srv/containergen/images
+    profiles_path: /srv/containergen/profiles
+    include: [keystone]
+    threads: 4
+    build_env:
+      http_proxy: http://127.0.0.1:3142
+
+- name: Print the summary
+  ansible.builtin.debug:
+    msg: "{{ build.table.split('\n') }}"
+"""
+
+RETURN = r"""
+images_built:
+  description: Images built by this run.
+  returned: always
+  type: list
+  elements: str
+images_unchanged:
+  description: Images left alone because their fingerprint matched (including ones only tagged).
+  returned: always
+  type: list
+  elements: str
+images_failed:
+  description: Images that failed, or were not built because an ancestor failed.
+  returned: always
+  type: list
+  elements: str
+images:
+  description: Per image result.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Image name.
+      type: str
+    ref:
+      description: Local image reference.
+      type: str
+    status:
+      description: V(built), V(skipped), V(tagged), V(failed) or V(blocked) (an ancestor failed).
+      type: str
+    seconds:
+      description: Wall time of this image.
+      type: float
+    size:
+      description: Whole image size in bytes.
+      type: int
+    own_size:
+      description: Bytes of the image's own layer on top of its parent.
+      type: int
+    fingerprint:
+      description: Content fingerprint.
+      type: str
+    log:
+      description: Path of the image's build log.
+      type: str
+    error:
+      description: Why it failed.
+      type: str
+counts:
+  description: Number of images per status.
+  returned: always
+  type: dict
+seconds:
+  description: Wall time of the whole run.
+  returned: always
+  type: float
+total_size:
+  description: Bytes of the whole set with shared layers counted once (base included).
+  returned: always
+  type: int
+base:
+  description: The profile's base image, its ID and whether it was V(present), V(bootstrapped) or V(pulled).
+  returned: always
+  type: dict
+table:
+  description: The summary as a plain text table.
+  returned: always
+  type: str
+summary_file:
+  description: Path of the JSON summary.
+  returned: when not in check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
+from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
+from ansible_collections.containergen.images.plugins.module_utils._pipeline import build_images, plan_images
+from ansible_collections.containergen.images.plugins.module_utils._spec import definitions_argument_spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=definitions_argument_spec(
+            threads={"type": "int", "default": 2},
+            timeout={"type": "int", "default": 1800},
+            retries={"type": "int", "default": 1},
+            work_dir={"type": "path", "default": "/var/tmp/containergen"},
+            log_dir={"type": "path"},
+            summary_file={"type": "path"},
+            progress_file={"type": "path"},
+            force={"type": "bool", "default": False},
+            refresh_base={"type": "bool", "default": False},
+            build_env={"type": "dict", "default": {}, "no_log": True},
+            isolation={"type": "str", "default": "chroot", "choices": ["chroot", "oci"]},
+            source_revision={"type": "str", "default": ""},
+            source_url={"type": "str", "default": ""},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if module.check_mode:
+            plan = plan_images(params, runner=Runner())
+            todo = [i["name"] for i in plan["images"] if params["force"] or i["status"] != "up to date"]
+            module.exit_json(changed=bool(todo), images_built=todo,
+                             images_unchanged=[i for i in plan["order"] if i not in todo], images_failed=[], images=plan["images"], counts={}, seconds=0.0, total_size=0, base={},
+                             table=plan["table"])
+        progress = _ProgressWriter(params["progress_file"])
+        try:
+            summary = build_images(params, progress=progress)
+        finally:
+            progress.close()
+    except DefinitionError as exc:
+        module.fail_json(msg="invalid image definitions:\n" + str(exc), problems=exc.problems)
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), command=exc.argv)
+    changed = bool(summary["images_built"]) or summary["counts"].get("tagged", 0) > 0 or summary["base"]["action"] != "present"
+    if summary["images_failed"]:
+        module.fail_json(msg="%d image(s) failed: %s" % (len(summary["images_failed"]),
+                                                          ", ".join(summary["images_failed"])),
+                         changed=changed, **summary)
+    module.exit_json(changed=changed, **summary)
+
+
+class _ProgressWriter(object):
+    """Callable that appends a line per finished image to a file (or does nothing)."""
+
+    def __init__(self, path):
+        self.handle = open(path, "a", encoding="utf-8") if path else None
+
+    def __call__(self, line):
+        if self.handle:
+            self.handle.write(line + "\n")
+            self.handle.flush()
+
+    def close(self):
+        if self.handle:
+            self.handle.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_plan
+short_description: Validate image definitions and compute the build plan
+version_added: 0.1.0
+description:
+  - Loads TCIB-style image definitions and a distro profile, validates them strictly (unknown key, wrong type,
+    unknown parent, cycle, duplicate image name, missing package list, broken YAML), selects images, orders them
+    parents first and computes a content fingerprint per image.
+  - Nothing is built. With O(inspect_local=true) the local image store is read to say which images are up to date.
+author:
+  - containergen.images contributors
+extends_documentation_fragment:
+  - containergen.images._definitions
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  idempotent:
+    support: full
+    description: The module only reads.
+options:
+  inspect_local:
+    description:
+      - Read the local image store (with C(podman images)) to report which images are up to date.
+    type: bool
+    default: true
+notes:
+  - Errors name the file, the image and the key; the module fails before any build.
+"""
+
+EXAMPLES = r"""
+- name: Show the plan of the nova images on Debian 12
+  containergen.images.image_plan:
+    definitions_path: /srv/containergen/images
+    profiles_path: /srv/containergen/profiles
+    include:
+      - "nova-.*"
+  register: plan
+
+- name: Print it
+  ansible.builtin.debug:
+    msg: "{{ plan.table.split('\n') }}"
+
+- name: Check that TripleO's own definitions render for CentOS Stream 9
+  containergen.images.image_plan:
+    definitions_path: /usr/share/tripleo-common/container-images/tcib
+    profiles_path: /srv/containergen/profiles
+    profile: centos9
+    inspect_local: false
+"""
+
+RETURN = r"""
+profile:
+  description: The profile planned for.
+  returned: success
+  type: str
+  sample: debian12
+order:
+  description: Image names in build order, parents first.
+  returned: success
+  type: list
+  elements: str
+  sample: [base, os, keystone]
+images:
+  description: One entry per selected image.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Image name (its directory name).
+      type: str
+    parent:
+      description: Parent image name, or null for an image built on the profile's base image.
+      type: str
+    ref:
+      description: Local image reference.
+      type: str
+    from:
+      description: Reference the image is built from.
+      type: str
+    fingerprint:
+      description: sha256 of everything that determines the image.
+      type: str
+    packages:
+      description: Packages resolved for the profile.
+      type: list
+      elements: str
+    steps:
+      description: Rendered build steps as C([verb, argument]) pairs.
+      type: list
+      elements: list
+    status:
+      description: V(up to date), V(build) or V(build (new base)); empty when O(inspect_local=false).
+      type: str
+table:
+  description: The plan as a plain text table.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
+from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
+from ansible_collections.containergen.images.plugins.module_utils._pipeline import plan_images
+from ansible_collections.containergen.images.plugins.module_utils._spec import definitions_argument_spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=definitions_argument_spec(inspect_local={"type": "bool", "default": True}),
+        supports_check_mode=True,
+    )
+    try:
+        result = plan_images(module.params, runner=Runner() if module.params["inspect_local"] else None)
+    except DefinitionError as exc:
+        module.fail_json(msg="invalid image definitions:\n" + str(exc), problems=exc.problems)
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), command=exc.argv)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
