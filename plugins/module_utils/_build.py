@@ -150,11 +150,14 @@ def _is_transient(text, patterns):
     return any(re.search(p, text or "") for p in patterns)
 
 
-def build_plan(runner, engine, plan, profile, definitions, options, progress=None):
-    """Build every image of plan; returns a list of result dicts in plan order."""
+def build_plan(runner, engine, plan, profile, definitions, options, progress=None, existing=None):
+    """Build every image of plan; returns a list of result dicts in plan order.
+
+    existing: the local images ({ref: info}) when the caller has just listed them.
+    """
     os.makedirs(options.log_dir, exist_ok=True)
     progress = progress or (lambda line: None)
-    existing = engine.list_images(runner)
+    existing = engine.list_images(runner) if existing is None else existing
     by_fingerprint = {}
     for ref, info in existing.items():
         fp = info["labels"].get(FINGERPRINT_LABEL)
@@ -234,7 +237,8 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
                 else:
                     for child in children.get(item.name, []):
                         futures[pool.submit(work, child)] = child
-    sizes = engine.list_images(runner)
+    changed = any(r["status"] in ("built", "tagged") for r in results.values())
+    sizes = engine.list_images(runner) if changed else existing
     ordered = []
     for item in plan:
         result = results[item.name]

@@ -89,14 +89,16 @@ def build_images(params, runner=None, engine=None, progress=None):
     """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON)."""
     start = time.monotonic()
     p, definitions, profile = load(params)
-    runner = runner or Runner(env=params.get("build_env") or {})
+    runner = runner or Runner()
     engine = engine or BuildahEngine(isolation=params.get("isolation") or "chroot")
     work_dir = params.get("work_dir") or "/var/tmp/containergen"
     log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
     images = engine.list_images(runner)
+    base_start = time.monotonic()
     base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
                                                   refresh=bool(params.get("refresh_base")),
                                                   env=params.get("build_env") or {})
+    base_seconds = round(time.monotonic() - base_start, 2)
     if base_action != "present":
         images = engine.list_images(runner)
     base_ids = {ref: info["id"] for ref, info in images.items()}
@@ -107,11 +109,13 @@ def build_images(params, runner=None, engine=None, progress=None):
         log_dir=log_dir, force=bool(params.get("force")), build_env=params.get("build_env"),
         source_revision=params.get("source_revision") or "", source_url=params.get("source_url") or "",
         version=p["tag"])
-    results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress)
+    results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress,
+                                existing=images)
     summary = _build.summarize(results, time.monotonic() - start)
     base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
     summary.update(profile=profile["name"], base={"ref": profile["base"]["image"], "id": base_id,
-                                                  "action": base_action, "size": base_size})
+                                                  "action": base_action, "size": base_size,
+                                                  "seconds": base_seconds})
     summary["total_size"] += base_size
     summary["table"] = _build.summary_table(summary)
     summary_file = params.get("summary_file") or os.path.join(work_dir, "summary.json")

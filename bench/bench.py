@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark the build of an image set through the README's own command (ansible-playbook).
+
+Measures: base bootstrap, cold build (no image of the set present), no-op rerun, and per image the
+whole size, its own layer on top of its parent, its build time and the orchestration overhead (time
+not spent in RUN steps, i.e. the package manager and scripts, or in commit).
+
+Usage (after scripts/setup.sh; as root):
+    .venv/bin/python bench/bench.py [--include NAME ...] [--threads 2] [--keep-base]
+Writes bench/results/latest.json and bench/results/latest.md, and prints the Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(argv, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def remove_namespace(namespace):
+    out = sh(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
+    doomed = [ref for ref in out if ref.startswith(namespace + "/")]
+    if doomed:
+        sh(["podman", "rmi", "--force"] + doomed)
+    return len(doomed)
+
+
+def run_build(args, work_dir, label):
+    os.makedirs(work_dir, exist_ok=True)
+    variables = {"image_build_namespace": args.namespace, "image_build_work_dir": work_dir,
+                 "image_build_threads": args.threads, "image_build_include": args.include,
+                 "image_build_profile": args.profile}
+    vars_file = os.path.join(work_dir, "bench-vars.json")
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        json.dump(variables, handle)
+    summary_file = os.path.join(work_dir, "summary.json")
+    if os.path.exists(summary_file):
+        os.unlink(summary_file)
+    start = time.monotonic()
+    proc = sh(["ansible-playbook", "containergen.images.build", "-e", "@" + vars_file], cwd=REPO)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit("%s build failed (rc %d)" % (label, proc.returncode))
+    with open(summary_file, encoding="utf-8") as handle:
+        summary = json.load(handle)
+    summary["wall_seconds"] = round(seconds, 2)
+    print("%-6s %7.1f s  built %d, unchanged %d" % (label, seconds, len(summary["images_built"]),
+                                                    len(summary["images_unchanged"])), flush=True)
+    return summary
+
+
+def markdown(result):
+    cold, noop = result["cold"], result["noop"]
+    lines = [
+        "Measured %s on %s (%d cores), profile %s, %d threads." % (
+            result["date"], result["host"], os.cpu_count(), result["profile"], result["threads"]),
+        "",
+        "| run | wall time | images built | unchanged |",
+        "|---|---:|---:|---:|",
+        "| base bootstrap (mmdebstrap) | %.1f s | 1 | - |" % result["bootstrap_seconds"]
+        if result["bootstrap_seconds"] is not None else "| base bootstrap | kept | - | - |",
+        "| cold build | %.1f s | %d | %d |" % (cold["wall_seconds"], len(cold["images_built"]),
+                                               len(cold["images_unchanged"])),
+        "| no-op rerun | %.1f s | %d | %d |" % (noop["wall_seconds"], len(noop["images_built"]),
+                                                len(noop["images_unchanged"])),
+        "",
+        "| image | parent | size MB | own layer MB | build s | RUN s | commit s | overhead s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = cold["base"]
+    lines.append("| (%s) | - | %.1f | %.1f | - | - | - | - |" % (base["ref"], base["size"] / 1e6, base["size"] / 1e6))
+    overheads = []
+    for image in cold["images"]:
+        timings = image.get("timings") or {}
+        overhead = image["seconds"] - timings.get("run", 0) - timings.get("commit", 0) if timings else 0.0
+        if timings:
+            overheads.append(overhead)
+        lines.append("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |" % (
+            image["name"], image["parent"] or "(base)", image["size"] / 1e6, image["own_size"] / 1e6,
+            image["seconds"], timings.get("run", 0), timings.get("commit", 0), overhead))
+    lines += [
+        "",
+        "Whole set, shared layers counted once: **%.1f MB**; sum of per-image sizes (what `podman images` "
+        "adds up to): %.1f MB." % (cold["total_size"] / 1e6, sum(i["size"] for i in cold["images"]) / 1e6),
+        "Orchestration overhead per image (build time not in RUN steps or commit): mean %.2f s, max %.2f s." % (
+            sum(overheads) / len(overheads) if overheads else 0, max(overheads) if overheads else 0),
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--include", action="append", default=[], help="image name or regex (default: all)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", default="debian12")
+    parser.add_argument("--namespace", default="localhost/cgbench")
+    parser.add_argument("--keep-base", action="store_true", help="reuse the bootstrapped base image")
+    parser.add_argument("--output", default=os.path.join(REPO, "bench", "results"))
+    args = parser.parse_args()
+    work_root = "/var/tmp/containergen-bench"
+    remove_namespace(args.namespace)
+    bootstrap_seconds = None
+    if not args.keep_base:
+        sh(["podman", "rmi", "--force", "localhost/containergen/debian12-rootfs:bookworm"])
+    cold = run_build(args, os.path.join(work_root, "cold"), "cold")
+    if cold["base"]["action"] == "bootstrapped":
+        # The bootstrap ran inside the cold run; time it alone for the table, then keep it.
+        bootstrap_seconds = cold["base"]["seconds"]
+    noop = run_build(args, os.path.join(work_root, "noop"), "no-op")
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "host": os.uname().nodename, "profile": args.profile, "threads": args.threads,
+              "bootstrap_seconds": bootstrap_seconds, "cold": cold, "noop": noop}
+    os.makedirs(args.output, exist_ok=True)
+    with open(os.path.join(args.output, "latest.json"), "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2, sort_keys=True)
+    text = markdown(result)
+    with open(os.path.join(args.output, "latest.md"), "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    print(text)
+    remove_namespace(args.namespace)
+
+
+if __name__ == "__main__":
+    main()
