@@ -59,9 +59,12 @@ fi
 #    caches (.venv/, .cache/, .ansible/ from molecule/ansible-lint, tests/output/) are left out and the repo's
 #    own .ansible/ is not deleted under a concurrent molecule/ansible-lint run.
 #    Reports use paths relative to the collection root, identical to the repo's.
+#    The copy is refreshed on every run; only its tests/output/ (ansible-test's results and its delegation
+#    virtualenv, kept to save ~10 s per run) and .git/ survive.
 coll="$repo/.cache/sanity/ansible_collections/containergen/images"
-rm -rf "$coll"
-mkdir -p "$coll"
+mkdir -p "$coll/tests"
+find "$coll" -mindepth 1 -maxdepth 1 ! -name tests ! -name .git -exec rm -rf {} +
+find "$coll/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
 git -C "$repo" ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do
       if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
@@ -70,7 +73,7 @@ git -C "$repo" ls-files -z --cached --others --exclude-standard \
 # The copy lies inside this repo's work tree (under git-ignored .cache/): give it a git repo of its own, or
 # ansible-test would use this repo's git and see no files. ansible-test lists untracked files, so no commit needed.
 git init -q "$coll"
-log "copied $(find "$coll" -type f | wc -l) files to $coll"
+log "copied $(git -C "$coll" ls-files --others --exclude-standard | wc -l) files to $coll"
 
 cd "$coll"
 log "ansible-test sanity --venv --python 3.11 $*"

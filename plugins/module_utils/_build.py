@@ -98,7 +98,7 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
                 timed("config", engine.configure, run, container, pending)
                 pending = []
             if verb == "arg":
-                key, _, value = arg.partition("=")
+                key, dummy, value = arg.partition("=")
                 build_args[key] = value
             elif verb == "run":
                 env = dict(options.build_env)
@@ -120,7 +120,8 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
         return {"image_id": image_id, "manifest": manifest, "timings": timings}
     finally:
         if container:
-            engine.remove_container(run, container)
+            # Not bound by the image's deadline: a timed-out build must still be cleaned up.
+            engine.remove_container(run.child(deadline=None, log=run.log), container)
 
 
 def image_labels(planned, profile, manifest, options):
@@ -175,8 +176,8 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
             done = len(results)
         size = "%8.1f MB" % (result["size"] / 1e6) if result.get("size") else ""
         progress("[%*d/%d] %-8s %-24s %6.1fs %s%s" % (len(str(total)), done, total, result["status"],
-                                                     result["name"], result["seconds"], size,
-                                                     ("  " + result["error"]) if result.get("error") else ""))
+                                                      result["name"], result["seconds"], size,
+                                                      ("  " + result["error"]) if result.get("error") else ""))
 
     def work(item):
         start = time.monotonic()
@@ -222,7 +223,7 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.threads) as pool:
         futures = {pool.submit(work, item): item for item in children.get(None, [])}
         while futures:
-            done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+            done, dummy = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
                 item = futures.pop(future)
                 try:

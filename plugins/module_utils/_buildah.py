@@ -126,7 +126,7 @@ def healthcheck_flags(spec):
     option_flags = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
                     "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
     while words and words[0].startswith("--"):
-        key, _, value = words.pop(0).partition("=")
+        key, dummy, value = words.pop(0).partition("=")
         if key not in option_flags:
             raise ValueError("unknown HEALTHCHECK option %s" % key)
         flags += [option_flags[key], value]

@@ -25,14 +25,14 @@ class CommandError(Exception):
         self.argv, self.rc, self.output = list(argv), rc, output
         tail = (output or "").strip().splitlines()[-5:]
         super().__init__("%s exited with %s%s" % (argv[0] + " " + (argv[1] if len(argv) > 1 else ""), rc,
-                                                   (": " + " | ".join(tail)) if tail else ""))
+                                                  (": " + " | ".join(tail)) if tail else ""))
 
 
 class CommandTimeout(CommandError):
     def __init__(self, argv, seconds, output=""):
         CommandError.__init__(self, argv, None, output)
         self.args = ("%s %s timed out after %.0f s (process group killed)" % (argv[0], argv[1] if len(argv) > 1 else "",
-                                                                            seconds),)
+                                                                              seconds),)
 
 
 def run_command(argv, timeout=None, env=None, data=None, log=None):

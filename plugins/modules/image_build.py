@@ -19,7 +19,7 @@ description:
   - Every image is labelled with its fingerprint, its version manifest (installed packages and versions) and the
     manifest's sha256, and OCI C(org.opencontainers.image.*) labels.
 author:
-  - containergen.images contributors
+  - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._definitions
 attributes:
@@ -31,7 +31,7 @@ attributes:
     description: Image changes are reported in RV(images_built) and RV(images).
   idempotent:
     support: full
-    description: A second run with unchanged definitions builds nothing and reports RV(changed=false).
+    description: A second run with unchanged definitions builds nothing and reports C(changed=false).
 options:
   threads:
     description: How many images build at once.
@@ -219,7 +219,8 @@ def main():
             plan = plan_images(params, runner=Runner())
             todo = [i["name"] for i in plan["images"] if params["force"] or i["status"] != "up to date"]
             module.exit_json(changed=bool(todo), images_built=todo,
-                             images_unchanged=[i for i in plan["order"] if i not in todo], images_failed=[], images=plan["images"], counts={}, seconds=0.0, total_size=0, base={},
+                             images_unchanged=[i for i in plan["order"] if i not in todo], images_failed=[], images=plan["images"],
+                             counts={}, seconds=0.0, total_size=0, base={},
                              table=plan["table"])
         progress = _ProgressWriter(params["progress_file"])
         try:
@@ -233,7 +234,7 @@ def main():
     changed = bool(summary["images_built"]) or summary["counts"].get("tagged", 0) > 0 or summary["base"]["action"] != "present"
     if summary["images_failed"]:
         module.fail_json(msg="%d image(s) failed: %s" % (len(summary["images_failed"]),
-                                                          ", ".join(summary["images_failed"])),
+                                                         ", ".join(summary["images_failed"])),
                          changed=changed, **summary)
     module.exit_json(changed=changed, **summary)
 

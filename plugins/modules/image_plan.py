@@ -16,7 +16,7 @@ description:
     parents first and computes a content fingerprint per image.
   - Nothing is built. With O(inspect_local=true) the local image store is read to say which images are up to date.
 author:
-  - containergen.images contributors
+  - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._definitions
 attributes:

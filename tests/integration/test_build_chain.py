@@ -132,8 +132,8 @@ def test_image_contract_user_entrypoint_cmd_env_healthcheck(chain):
     assert leaf_a["Config"]["Entrypoint"] == ["dumb-init", "--single-child", "--"]
     assert leaf_a["Config"]["Cmd"] == ["cat", "/opt/mid/name"]
     assert "MID=1" in leaf_a["Config"]["Env"] and "container=oci" in leaf_a["Config"]["Env"]
-    assert leaf_a["HealthCheck"]["Test"][0] in ("CMD", "CMD-SHELL")
-    assert "/opt/mid/name" in " ".join(leaf_a["HealthCheck"]["Test"])
+    assert leaf_a["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL")
+    assert "/opt/mid/name" in " ".join(leaf_a["Healthcheck"]["Test"])
     leaf_b = inspect(ref("leaf-b"))
     assert leaf_b["Config"]["WorkingDir"] == "/opt/mid"
     assert leaf_b["Config"]["User"] == "svc"
