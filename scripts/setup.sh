@@ -49,11 +49,35 @@ req_hash=$(sha256sum "$repo/requirements.txt" | cut -c1-16)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$req_hash" ]; then
   log "virtualenv: installing requirements.txt into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q -r "$repo/requirements.txt"
+  "$venv/bin/pip" install -q --upgrade pip 2>&1 | grep -v 'is ignored: it is neither' || true
+  "$venv/bin/pip" install -q -r "$repo/requirements.txt" 2>&1 \
+    | grep -v 'is ignored: it is neither a file nor a directory' || true
+  "$venv/bin/python" -c 'import ansible, jinja2, yaml, pytest' # fail here if the install failed
   echo "$req_hash" > "$stamp_dir/venv"
 else
   log "virtualenv: up to date"
+fi
+
+# TripleO's own TCIB definitions (tripleo-common on PyPI), for the compatibility tests.
+tcib_dir="$repo/.cache/tripleo-common-18.0.0/tcib"
+if [ ! -d "$tcib_dir" ]; then
+  log "fetching tripleo-common 18.0.0 (TCIB definitions for the compatibility tests)"
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download -q --no-deps -d "$tmp" tripleo-common==18.0.0 2>&1 \
+    | grep -v 'is ignored: it is neither a file nor a directory' || true
+  "$venv/bin/python" - "$tmp"/tripleo_common-18.0.0-*.whl "$tcib_dir" <<'PY'
+import sys, zipfile, os
+wheel, dest = sys.argv[1], sys.argv[2]
+prefix = "tripleo_common-18.0.0.data/data/share/tripleo-common/container-images/tcib/"
+with zipfile.ZipFile(wheel) as archive:
+    for name in archive.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = os.path.join(dest, name[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(archive.read(name))
+PY
+  rm -rf "$tmp"
 fi
 
 # The collection is the repository itself: expose it as ansible_collections/containergen/images.

@@ -127,8 +127,10 @@ def _type_problem(value, kind):
             verb, arg = next(iter(item.items()))
             if verb not in ACTION_VERBS:
                 return "item %d: unknown verb %r (one of: %s)" % (index, verb, ", ".join(ACTION_VERBS))
-            if not (isinstance(arg, str) or (isinstance(arg, list) and all(isinstance(v, str) for v in arg))):
-                return "item %d (%s) must be a string or a list of strings" % (index, verb)
+            # TripleO writes `user: 1001`: whole numbers are accepted and used as text.
+            if not (isinstance(arg, str) or (isinstance(arg, int) and not isinstance(arg, bool))
+                    or (isinstance(arg, list) and all(isinstance(v, str) for v in arg))):
+                return "item %d (%s) must be a string, a whole number or a list of strings" % (index, verb)
         return None
     raise AssertionError("unknown kind %s" % kind)
 

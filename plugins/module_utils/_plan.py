@@ -111,10 +111,37 @@ def build_order(images, names):
     return sorted(((name, depth[name]) for name in names), key=lambda item: (item[1], item[0]))
 
 
+def _version_key(value):
+    return tuple(int(part) for part in re.findall(r"\d+", str(value)))
+
+
+_VERSION_OPERATORS = {
+    "==": lambda a, b: a == b, "eq": lambda a, b: a == b, "!=": lambda a, b: a != b, "ne": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "lt": lambda a, b: a < b, "<=": lambda a, b: a <= b, "le": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, "gt": lambda a, b: a > b, ">=": lambda a, b: a >= b, "ge": lambda a, b: a >= b,
+}
+
+
+def _version_test(value, other, operator="=="):
+    """Ansible's `version` test, for the numeric versions TCIB files compare (tcib_release)."""
+    return _VERSION_OPERATORS[operator](_version_key(value), _version_key(other))
+
+
+def _ternary(value, true_value, false_value, none_value=None):
+    if value is None and none_value is not None:
+        return none_value
+    return true_value if value else false_value
+
+
 def _renderer():
+    """A sandboxed Jinja environment with the few Ansible filters and tests TripleO's TCIB files use."""
     if jinja2 is None:
         raise DefinitionError(["Jinja2 is required to render image definitions"])
-    return jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    env.filters.update({"ternary": _ternary, "to_json": json.dumps,
+                        "bool": lambda v: str(v).lower() in ("1", "true", "yes", "on")})
+    env.tests.update({"version": _version_test, "version_compare": _version_test})
+    return env
 
 
 def _render(env, image, key, value, context):
@@ -216,6 +243,7 @@ def render_steps(image, profile, packages, extra_labels=None):
     steps.extend(("run", item) for item in value("tcib_runs"))
     for item in data["tcib_actions"]:
         verb, arg = next(iter(item.items()))
+        arg = str(arg) if isinstance(arg, int) else arg
         steps.append((verb, _render(env, image, "tcib_actions", arg, context)))
         if verb in ("add", "copy"):
             transfers.append(("tcib_actions", steps[-1][1]))

@@ -192,9 +192,9 @@ def options(tmp_path, **kwargs):
     return BuildOptions(**kwargs)
 
 
-def build(engine, plan, tmp_path, profile=PROFILE, progress=None, **kwargs):
-    results = build_plan(RUNNER, engine, plan, profile, definitions_for(plan, tmp_path), options(tmp_path, **kwargs),
-                         progress=progress)
+def build(engine, plan, tmp_path, profile=None, progress=None, **kwargs):
+    results = build_plan(RUNNER, engine, plan, profile or PROFILE, definitions_for(plan, tmp_path),
+                         options(tmp_path, **kwargs), progress=progress)
     assert [r["name"] for r in results] == [item.name for item in plan]
     return {r["name"]: r for r in results}
 
@@ -300,8 +300,14 @@ def test_child_runner_has_log_and_deadline(tmp_path):
 
 # ---- the DAG --------------------------------------------------------------------------------------
 
+def sleeper(seconds):
+    def sleep():
+        time.sleep(seconds)
+    return sleep
+
+
 def test_dag_order_children_start_after_parent_finished(tmp_path):
-    slow = lambda: time.sleep(0.05)  # noqa: E731 - parents are slow: an early child would show
+    slow = sleeper(0.05)  # parents are slow: a child started too early would show
     engine = FakeEngine(hooks={"base": slow, "mid": slow, "leafA": slow})
     results = build(engine, dag_plan(), tmp_path, threads=4)
     assert statuses(results) == {n: "built" for n in ("base", "root2", "mid", "leafA", "leafB", "deep")}
@@ -528,7 +534,7 @@ def test_two_threads_let_siblings_overlap(tmp_path):
 
 
 def test_one_thread_never_overlaps(tmp_path):
-    slow = lambda: time.sleep(0.02)  # noqa: E731
+    slow = sleeper(0.02)
     engine = FakeEngine(hooks={"leafA": slow, "leafB": slow, "root2": slow})
     plan = [planned("base"), planned("root2"), planned("leafA", "base", 1), planned("leafB", "base", 1)]
     results = build(engine, plan, tmp_path, threads=1)

@@ -59,7 +59,7 @@ def test_from_image(fake, runner):
 
 
 def test_from_image_names_are_unique(runner):
-    names = {ENGINE.from_image(runner, "x", "same") for _ in range(20)}
+    names = {ENGINE.from_image(runner, "x", "same") for dummy in range(20)}
     assert len(names) == 20
 
 

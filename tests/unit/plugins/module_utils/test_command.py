@@ -41,7 +41,7 @@ def test_argv_must_be_a_list_of_strings(argv):
 
 def test_run_env_added_to_environment(monkeypatch):
     monkeypatch.setenv("CG_FROM_PARENT", "parent")
-    rc, out, _ = run_command(["sh", "-c", 'echo "$CG_FROM_PARENT $CG_ADDED"'], env={"CG_ADDED": "added"})
+    rc, out, dummy = run_command(["sh", "-c", 'echo "$CG_FROM_PARENT $CG_ADDED"'], env={"CG_ADDED": "added"})
     assert (rc, out) == (0, "parent added\n")
 
 
@@ -63,7 +63,7 @@ def test_run_to_log_file(tmp_path):
 
 
 def test_run_invalid_utf8_replaced():
-    rc, out, _ = run_command(["printf", "a\\377b"])
+    rc, out, dummy = run_command(["printf", "a\\377b"])
     assert (rc, out) == (0, "a\ufffdb")
 
 

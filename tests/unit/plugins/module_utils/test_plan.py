@@ -17,7 +17,7 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
     DefinitionError, load_definitions, load_profile,
 )
 from ansible_collections.containergen.images.plugins.module_utils._plan import (
-    PlannedImage, build_order, fingerprint, image_ref, make_plan, plan_table, render_steps, select,
+    build_order, fingerprint, image_ref, make_plan, plan_table, render_steps, select,
 )
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -72,8 +72,8 @@ def load(root):
     return load_definitions(str(root))
 
 
-def fingerprints(images, profile=PROFILE, **kwargs):
-    return {item.name: item.fingerprint for item in make_plan(images, profile, **kwargs)}
+def fingerprints(images, profile=None, **kwargs):
+    return {item.name: item.fingerprint for item in make_plan(images, profile or PROFILE, **kwargs)}
 
 
 def single(tmp_path, data, name="img"):
@@ -99,8 +99,8 @@ def test_select_include_by_name_pulls_ancestors(tree):
 def test_select_include_regex_full_match(tree):
     images = load(tree)
     assert select(images, include=["nova-.*"]) == {"nova-base", "nova-api", "nova-conductor", "os", "base"}
-    assert select(images, include=["nova-(api|conductor)"]) == {"nova-api", "nova-conductor", "nova-base", "os",
-                                                                 "base"}
+    assert select(images, include=["nova-(api|conductor)"]) == {
+        "nova-api", "nova-conductor", "nova-base", "os", "base"}
     # full match: "nova" or "api" alone are not prefixes/substrings that match
     for pattern in ("nova", "api", "nova-a"):
         with pytest.raises(DefinitionError) as info:
@@ -223,7 +223,7 @@ def test_render_steps_minimal_image(tmp_path):
 
 def test_extra_labels_added_to_label_step(tmp_path):
     image = single(tmp_path, {"tcib_labels": {"a": "1", "b": "2"}})
-    steps, _ = render_steps(image, PROFILE, [], extra_labels={"b": "override", "c": "3"})
+    steps, dummy = render_steps(image, PROFILE, [], extra_labels={"b": "override", "c": "3"})
     assert steps[0] == ("label", {"a": "1", "b": "override", "c": "3"})
     image = single(tmp_path / "2", {"tcib_cmd": "x"})
     assert render_steps(image, PROFILE, [], extra_labels={"c": "3"})[0][0] == ("label", {"c": "3"})
@@ -231,7 +231,7 @@ def test_extra_labels_added_to_label_step(tmp_path):
 
 def test_entrypoint_and_cmd_split_into_words(tmp_path):
     image = single(tmp_path, {"tcib_entrypoint": "sh -c 'exec \"$0\" \"$@\"'", "tcib_cmd": "  kolla_start  "})
-    steps, _ = render_steps(image, PROFILE, [])
+    steps, dummy = render_steps(image, PROFILE, [])
     assert steps[-2:] == [("entrypoint", ["sh", "-c", 'exec "$0" "$@"']), ("cmd", ["kolla_start"])]
 
 
@@ -245,7 +245,7 @@ def test_entrypoint_unbalanced_quote(tmp_path):
 
 def test_tcib_install_renders_profile_install_command(tmp_path):
     image = single(tmp_path, {"tcib_actions": INSTALL + [{"run": "echo {{ tcib_package_list }}"}]})
-    steps, _ = render_steps(image, PROFILE, ["curl", "ca-certificates"])
+    steps, dummy = render_steps(image, PROFILE, ["curl", "ca-certificates"])
     assert steps[1:] == [("run", "apt-get install -y curl ca-certificates"), ("run", "echo curl ca-certificates")]
 
 
@@ -259,7 +259,7 @@ def test_tcib_style_package_expression(tmp_path):
         "tcib_packages": {"common": ["httpd", "mod_ssl"], "debian": ["apache2"]},
         "tcib_actions": [{"run": "dnf -y install {{ tcib_packages['common'] | join(' ') }} && dnf clean all"}],
     })
-    steps, _ = render_steps(image, PROFILE, [])
+    steps, dummy = render_steps(image, PROFILE, [])
     assert steps[1] == ("run", "dnf -y install httpd mod_ssl && dnf clean all")
 
 
@@ -271,7 +271,7 @@ def test_template_variables_available(tmp_path):
         "tcib_runs": ["echo {{ tcib_distro }}-{{ tcib_release }}"],
         "tcib_cmd": "{{ tcib_meta.name }} --flag",
     })
-    steps, _ = render_steps(image, PROFILE, [])
+    steps, dummy = render_steps(image, PROFILE, [])
     assert steps == [("user", "root"), ("run", "echo debian-12"), ("run", "echo debian 12 debian testdeb img svc []"),
                      ("cmd", ["img", "--flag"]), ("user", "svc")]
 
@@ -583,7 +583,7 @@ def test_real_base_rendering_debian12(real_images):
 def test_templates_in_mapping_values_are_rendered(tmp_path):
     image = single(tmp_path, {"tcib_envs": {"DISTRO": "{{ tcib_distro }}"},
                               "tcib_labels": {"release": "{{ tcib_release }}"}})
-    steps, _ = render_steps(image, PROFILE, [])
+    steps, dummy = render_steps(image, PROFILE, [])
     assert steps[:2] == [("label", {"release": "12"}), ("env", "DISTRO=debian")]
 
 
@@ -592,5 +592,5 @@ def test_templates_in_mapping_values_are_rendered(tmp_path):
                                        "'true'/'false'; the real base image gets tcib_managed=True")
 def test_boolean_label_and_env_values_render_like_tcib(tmp_path):
     image = single(tmp_path, {"tcib_labels": {"tcib_managed": True}, "tcib_envs": {"DEBUG": False}})
-    steps, _ = render_steps(image, PROFILE, [])
+    steps, dummy = render_steps(image, PROFILE, [])
     assert steps[:2] == [("label", {"tcib_managed": "true"}), ("env", "DEBUG=false")]
