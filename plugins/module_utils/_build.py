@@ -174,10 +174,9 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
         with lock:
             results[result["name"]] = result
             done = len(results)
-        size = "%8.1f MB" % (result["size"] / 1e6) if result.get("size") else ""
-        progress("[%*d/%d] %-8s %-24s %6.1fs %s%s" % (len(str(total)), done, total, result["status"],
-                                                      result["name"], result["seconds"], size,
-                                                      ("  " + result["error"]) if result.get("error") else ""))
+        progress("[%*d/%d] %-8s %-24s %6.1fs%s" % (len(str(total)), done, total, result["status"],
+                                                  result["name"], result["seconds"],
+                                                  ("  " + result["error"]) if result.get("error") else ""))
 
     def work(item):
         start = time.monotonic()

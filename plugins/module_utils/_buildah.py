@@ -15,6 +15,7 @@ Image inspection uses podman, which reads the same containers/storage.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import uuid
 
@@ -119,21 +120,33 @@ class BuildahEngine(object):
         return [name for name in out.split() if name.startswith(prefix)]
 
 
+_HEALTHCHECK_RE = re.compile(r"^\s*((?:--[a-z-]+=\S+\s+)*)(?:(CMD|NONE)\b)?\s*(.*)$", re.I | re.S)
+_HEALTHCHECK_OPTIONS = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
+                        "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
+
+
 def healthcheck_flags(spec):
-    """Translate a Containerfile HEALTHCHECK argument ("--interval=30s CMD cmd args") to buildah flags."""
-    words = shlex.split(spec) if isinstance(spec, str) else list(spec)
+    """Translate a Containerfile HEALTHCHECK argument to buildah flags, with Containerfile semantics:
+    `CMD ["exe", "arg"]` runs exe directly, `CMD any shell text` runs through the shell (CMD-SHELL)."""
+    if isinstance(spec, list):  # already words: exec form
+        words = spec[1:] if spec and spec[0].upper() == "CMD" else spec
+        return ["--healthcheck", "NONE"] if words == ["NONE"] else \
+            ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)]
+    match = _HEALTHCHECK_RE.match(spec)
+    # Without CMD (seen in the wild), the text is taken as a shell command.
+    options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
+    if not command and kind == "CMD":
+        raise ValueError("HEALTHCHECK needs a command: %r" % (spec,))
     flags = []
-    option_flags = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
-                    "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
-    while words and words[0].startswith("--"):
-        key, dummy, value = words.pop(0).partition("=")
-        if key not in option_flags:
+    for option in options:
+        key, _, value = option.partition("=")
+        if key not in _HEALTHCHECK_OPTIONS:
             raise ValueError("unknown HEALTHCHECK option %s" % key)
-        flags += [option_flags[key], value]
-    if words and words[0].upper() == "NONE":
+        flags += [_HEALTHCHECK_OPTIONS[key], value]
+    if kind == "NONE":
         return ["--healthcheck", "NONE"]
-    if words and words[0].upper() == "CMD":
-        words = words[1:]
-        return ["--healthcheck", "CMD-SHELL " + " ".join(words)] + flags if len(words) == 1 else \
-            ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)] + flags
-    return ["--healthcheck", "CMD-SHELL " + " ".join(words)] + flags
+    if command.startswith("["):
+        words = json.loads(command)
+        return ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)] + flags
+    # buildah splits the value into words like a shell: quote the command to keep it one string.
+    return ["--healthcheck", "CMD-SHELL " + shlex.quote(command)] + flags

@@ -258,12 +258,13 @@ def _find_cycles(images):
             name = images[name].parent
         if name is not None and name in chain:
             loop = chain[chain.index(name):] + [name]
-            problems.append("%s: parent cycle: %s" % (images[name].where("tcib_parent"), " -> ".join(loop)))
+            culprit = next((n for n in loop if "tcib_parent" in images[n].data), name)
+            problems.append("%s: parent cycle: %s" % (images[culprit].where("tcib_parent"), " -> ".join(loop)))
     return problems
 
 
 def resolve_packages(image, profile):
-    """The package names for this image on this profile: common + family + profile keys.
+    """The package names for this image on this profile: common + family + distro + profile keys.
 
     A plain list (TripleO's older style) applies to every distro. Raises DefinitionError when the
     image declares packages but none for the selected distro.
@@ -273,7 +274,7 @@ def resolve_packages(image, profile):
         return []
     if isinstance(value, list):
         return list(value)
-    keys = ["common", profile["family"], profile["name"]]
+    keys = list(dict.fromkeys(["common", profile["family"], profile["distro"], profile["name"]]))
     names = []
     for key in keys:
         for name in value.get(key) or []:
@@ -323,11 +324,15 @@ def load_profile(profiles_dir, name):
             elif _type_problem(value, keys[key]):
                 problems.append("%s: profile %r: key '%s.%s': %s"
                                 % (path, name, section, key, _type_problem(value, keys[key])))
-    base = data.get("base") if isinstance(data.get("base"), dict) else {}
-    if base and base.get("method") not in ("pull", "bootstrap"):
-        problems.append("%s: profile %r: key 'base.method': must be pull or bootstrap" % (path, name))
-    if base and "image" not in base:
-        problems.append("%s: profile %r: key 'base.image': required" % (path, name))
+    if isinstance(data.get("base"), dict):
+        if data["base"].get("method") not in ("pull", "bootstrap"):
+            problems.append("%s: profile %r: key 'base.method': must be pull or bootstrap" % (path, name))
+        if "image" not in data["base"]:
+            problems.append("%s: profile %r: key 'base.image': required" % (path, name))
+    if isinstance(data.get("package_manager"), dict):
+        for key in ("install", "manifest"):
+            if key not in data["package_manager"]:
+                problems.append("%s: profile %r: key 'package_manager.%s': required" % (path, name, key))
     if problems:
         raise DefinitionError(problems)
     data = dict(data)

@@ -147,6 +147,10 @@ def _renderer():
 def _render(env, image, key, value, context):
     if isinstance(value, list):
         return [_render(env, image, key, item, context) for item in value]
+    if isinstance(value, dict):
+        return {k: _render(env, image, key, v, context) for k, v in value.items()}
+    if isinstance(value, bool):  # TripleO's template writes values through to_json: true, not True
+        return "true" if value else "false"
     if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
         return value
     try:

@@ -41,7 +41,7 @@ def playbook(work_dir, definitions, extra=None, check=False):
     argv = ["ansible-playbook", "containergen.images.build", "-e", "@" + vars_file]
     if check:
         argv.append("--check")
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
     summary_path = os.path.join(str(work_dir), "summary.json")
     summary = None
     if os.path.exists(summary_path):
@@ -57,7 +57,7 @@ def inspect(ref):
 
 
 def image_exists(ref):
-    return subprocess.run(["podman", "image", "exists", ref]).returncode == 0
+    return subprocess.run(["podman", "image", "exists", ref], check=False).returncode == 0
 
 
 def working_containers():
@@ -80,10 +80,10 @@ def chain(tmp_path_factory):
     assert rc == 0, output
     yield {"work": work, "definitions": definitions, "summary": summary, "seconds": time.monotonic() - started}
     out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, check=False).stdout
     doomed = [name for name in out.split() if name.startswith(NAMESPACE + "/")]
     if doomed:
-        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True)
+        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
 
 
 def test_first_run_builds_every_image(chain):
@@ -141,16 +141,16 @@ def test_image_contract_user_entrypoint_cmd_env_healthcheck(chain):
 
 def test_built_images_run_and_hold_copied_files(chain):
     out = subprocess.run(["podman", "run", "--rm", "--network", "host", ref("leaf-a")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "leaf-a"
     out = subprocess.run(["podman", "run", "--rm", "--network", "host", "--entrypoint", "cat", ref("mid"),
-                          "/opt/mid/motd.txt"], capture_output=True, text=True, timeout=120)
+                          "/opt/mid/motd.txt"], capture_output=True, text=True, timeout=120, check=False)
     assert out.stdout.strip() == "hello from the mid image"
     # apt lists and caches are cleaned from every layer
     out = subprocess.run(["podman", "run", "--rm", "--network", "host", "--entrypoint", "sh", ref("base"), "-c",
                           "ls /var/lib/apt/lists | wc -l; ls /var/cache/apt | wc -l"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.stdout.split() == ["0", "0"]
 
 
@@ -229,7 +229,7 @@ def test_timeout_really_stops_the_build(chain, tmp_path):
     assert result["status"] == "failed" and "timed out" in result["error"]
     assert not image_exists(ref("slow"))
     assert working_containers() == []
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
     assert "sleep 300" not in ps
 
 

@@ -139,7 +139,7 @@ def test_configure_batches_everything_in_one_call(fake, runner):
         "--shell", "/bin/sh -ec",
         "--entrypoint", '["dumb-init", "--single-child", "--"]',
         "--cmd", '["keystone-wsgi-public", "--port", "5000"]',
-        "--healthcheck", "CMD curl -f http://localhost:5000/", "--healthcheck-interval", "30s",
+        "--healthcheck", "CMD-SHELL 'curl -f http://localhost:5000/'", "--healthcheck-interval", "30s",
         "cg-k-1",
     ]]
     argv = fake.argvs[0]
@@ -224,15 +224,16 @@ def test_leftover_containers():
 # ---- healthcheck_flags --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, expected", [
-    ("CMD redis-cli ping", ["--healthcheck", "CMD redis-cli ping"]),
-    ("CMD test -x /usr/bin/keystone-manage", ["--healthcheck", "CMD test -x /usr/bin/keystone-manage"]),
+    ("CMD redis-cli ping", ["--healthcheck", "CMD-SHELL 'redis-cli ping'"]),
+    ("CMD test -x /usr/bin/keystone-manage", ["--healthcheck", "CMD-SHELL 'test -x /usr/bin/keystone-manage'"]),
     ("cmd /openstack/healthcheck", ["--healthcheck", "CMD-SHELL /openstack/healthcheck"]),
-    ("CMD sh -c 'exit 0'", ["--healthcheck", "CMD sh -c 'exit 0'"]),
-    ("/openstack/healthcheck 5672", ["--healthcheck", "CMD-SHELL /openstack/healthcheck 5672"]),
+    ("CMD sh -c 'exit 0'", ["--healthcheck", "CMD-SHELL 'sh -c '\"'\"'exit 0'\"'\"''"]),
+    ('CMD ["sh", "-c", "exit 0"]', ["--healthcheck", "CMD sh -c 'exit 0'"]),
+    ("/openstack/healthcheck 5672", ["--healthcheck", "CMD-SHELL '/openstack/healthcheck 5672'"]),
     ("NONE", ["--healthcheck", "NONE"]),
     ("none", ["--healthcheck", "NONE"]),
     ("--interval=30s --timeout=5s --start-period=1m --retries=3 CMD curl -f http://x/",
-     ["--healthcheck", "CMD curl -f http://x/", "--healthcheck-interval", "30s", "--healthcheck-timeout", "5s",
+     ["--healthcheck", "CMD-SHELL 'curl -f http://x/'", "--healthcheck-interval", "30s", "--healthcheck-timeout", "5s",
       "--healthcheck-start-period", "1m", "--healthcheck-retries", "3"]),
     ("--retries=2 CMD /bin/check", ["--healthcheck", "CMD-SHELL /bin/check", "--healthcheck-retries", "2"]),
     (["CMD", "pg_isready", "-h", "a b"], ["--healthcheck", "CMD pg_isready -h 'a b'"]),
@@ -247,17 +248,12 @@ def test_healthcheck_unknown_option():
     assert str(info.value) == "unknown HEALTHCHECK option --frequency"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG _buildah.healthcheck_flags: a shell-form HEALTHCHECK CMD of several "
-                                       "words becomes exec form, so shell operators are quoted into literal "
-                                       "arguments ('||' is passed to curl)")
 def test_healthcheck_shell_form_keeps_shell_semantics():
     flags = healthcheck_flags("CMD curl -f http://localhost/ || exit 1")
     # buildah parses the --healthcheck value into words (shellwords): the resulting Test must be Docker's
     assert shlex.split(flags[1]) == ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG _buildah.healthcheck_flags: the JSON exec form "
-                                       "(HEALTHCHECK CMD [\"a\", \"b\"]) is split on white space into '[a,' 'b]'")
 def test_healthcheck_exec_form_json():
     flags = healthcheck_flags('CMD ["redis-cli", "ping"]')
     assert shlex.split(flags[1]) == ["CMD", "redis-cli", "ping"]

@@ -281,6 +281,29 @@ def test_action_list_argument_items_rendered(tmp_path):
     assert render_steps(image, PROFILE, [])[0][1] == ("run", ["echo", "debian"])
 
 
+def test_integer_action_argument_used_as_text(tmp_path):
+    image = single(tmp_path, {"tcib_actions": [{"user": 1001}, {"expose": 8080}]})
+    assert render_steps(image, PROFILE, [])[0] == [("user", "root"), ("user", "1001"), ("expose", "8080")]
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{ tcib_release is version('12', '==') | ternary('new', 'old') }}", "new"),
+    ("{{ tcib_release is version('8', '==') | ternary('', '.10.5') }}", ".10.5"),
+    ("{{ tcib_release is version('9', '>=') }}", "True"),
+    ("{{ tcib_release is version('13', 'lt') }}", "True"),
+    ("{{ tcib_release is version_compare('12', 'ne') }}", "False"),
+    ("{{ tcib_release is version('12.0', '<') }}", "True"),  # like Ansible's default (loose) comparison
+    ("{{ none_var | ternary('yes', 'no', 'none') }}", "none"),
+    ("{{ '' | ternary('yes', 'no') }}", "no"),
+    ("{{ tcib_user | to_json }}", '"svc"'),
+    ("{{ 'Yes' | bool }} {{ 'off' | bool }} {{ 1 | bool }}", "True False True"),
+])
+def test_ansible_filters_and_tests(tmp_path, template, expected):
+    image = single(tmp_path, {"tcib_user": "svc", "tcib_actions": [{"run": template}]})
+    image.data["none_var"] = None  # not a tcib_* key, but visible to templates like any other value
+    assert render_steps(image, PROFILE, [])[0][1] == ("run", expected)
+
+
 def test_undefined_variable_in_action(tmp_path):
     image = single(tmp_path, {"tcib_actions": [{"run": "echo {{ no_such_var }}"}]})
     with pytest.raises(DefinitionError) as info:
@@ -578,8 +601,6 @@ def test_real_base_rendering_debian12(real_images):
 
 # ---- suspected bugs -----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="BUG _plan._render: templates inside mapping values (tcib_labels, "
-                                       "tcib_envs, tcib_args) are not rendered; only strings and lists are")
 def test_templates_in_mapping_values_are_rendered(tmp_path):
     image = single(tmp_path, {"tcib_envs": {"DISTRO": "{{ tcib_distro }}"},
                               "tcib_labels": {"release": "{{ tcib_release }}"}})
@@ -587,9 +608,6 @@ def test_templates_in_mapping_values_are_rendered(tmp_path):
     assert steps[:2] == [("label", {"release": "12"}), ("env", "DISTRO=debian")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG _plan.render_steps: boolean label/env/arg values become "
-                                       "'True'/'False' (Python str) where TripleO's template (`| to_json`) gives "
-                                       "'true'/'false'; the real base image gets tcib_managed=True")
 def test_boolean_label_and_env_values_render_like_tcib(tmp_path):
     image = single(tmp_path, {"tcib_labels": {"tcib_managed": True}, "tcib_envs": {"DEBUG": False}})
     steps, dummy = render_steps(image, PROFILE, [])
