@@ -13,6 +13,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 log() { printf '[sanity] %s\n' "$*"; }
 
+# One run at a time: they share the copy of the collection under .cache/sanity.
+mkdir -p "$repo/.cache"
+exec 9>"$repo/.cache/sanity.lock"
+if ! flock -n 9; then
+  log "another scripts/sanity.sh is running; waiting for it"
+  flock 9
+fi
+
 if [ ! -x .venv/bin/ansible-test ]; then
   echo "[sanity] .venv/bin/ansible-test missing: run 'bash scripts/setup.sh' first" >&2
   exit 2
@@ -23,14 +31,19 @@ source scripts/env.sh
 # 1. ansible-test bootstraps pip in each virtualenv it creates with get-pip.py from ci-files.testing.ansible.com,
 #    which is unreachable here. It first looks for ~/.ansible/test/cache/get_pip_<version>.py: put a stand-in
 #    there that bootstraps pip with ensurepip, then installs the requested pip from the configured index.
-pip_version=$(python - <<'EOF'
+# ansible-test itself says which Pythons it supports and which pip it bootstraps for each.
+read -r -a pythons < <(python -c 'from ansible_test._util.target.common.constants import REMOTE_ONLY_PYTHON_VERSIONS as R, CONTROLLER_PYTHON_VERSIONS as C; print(*R, *C)')
+read -r -a pip_versions < <(python - "${pythons[@]}" <<'EOF'
+import sys
 from types import SimpleNamespace
 from ansible_test._internal.python_requirements import get_venv_packages
-print(get_venv_packages(SimpleNamespace(version='3.11'))['pip'])
+print(*sorted({get_venv_packages(SimpleNamespace(version=v))['pip'] for v in sys.argv[1:]}))
 EOF
 )
-cache_dir="$HOME/.ansible/test/cache"
-get_pip="$cache_dir/get_pip_${pip_version//./_}.py"
+if ! ((${#pythons[@]})) || ! ((${#pip_versions[@]})); then
+  echo "[sanity] could not read the supported Pythons / pip versions from ansible-test" >&2
+  exit 2
+fi
 stand_in=$(cat <<'EOF'
 # Stand-in for get-pip.py, written by containergen.images scripts/sanity.sh (see its docs/environment.md).
 # ansible-test runs it as: get_pip.py [pip options] pip==X [--no-setuptools] [--no-wheel]
@@ -47,11 +60,15 @@ subprocess.check_call([sys.executable, '-m', 'ensurepip', '--default-pip'], env=
 sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install', '--upgrade'] + args, env=env))
 EOF
 )
-if [ "$(cat "$get_pip" 2>/dev/null)" != "$stand_in" ]; then
-  log "writing pip bootstrap stand-in $get_pip"
-  mkdir -p "$cache_dir"
-  printf '%s\n' "$stand_in" > "$get_pip"
-fi
+cache_dir="$HOME/.ansible/test/cache"
+mkdir -p "$cache_dir"
+for pip_version in "${pip_versions[@]}"; do
+  get_pip="$cache_dir/get_pip_${pip_version//./_}.py"
+  if [ "$(cat "$get_pip" 2>/dev/null)" != "$stand_in" ]; then
+    log "writing pip bootstrap stand-in $get_pip"
+    printf '%s\n' "$stand_in" > "$get_pip"
+  fi
+done
 
 # 2. ansible-test needs its working directory at .../ansible_collections/<namespace>/<name> as reported by
 #    os.getcwd(), which resolves the .cache/collections symlink back to the repo. Test a real copy instead: exactly
@@ -75,14 +92,14 @@ git -C "$repo" ls-files -z --cached --others --exclude-standard \
 git init -q "$coll"
 log "copied $(git -C "$coll" ls-files --others --exclude-standard | wc -l) files to $coll"
 
-# 3. The compile and import tests run on every module target Python of ansible-core 2.19 (3.8 - 3.13; the
-#    controller-only code on 3.11 - 3.13) that ansible-test finds as python3.X on PATH. Here they come from pyenv,
+# 3. The compile and import tests run on every Python ansible-test supports for modules (3.8 - 3.13 for
+#    ansible-core 2.19; controller-only code on 3.11 - 3.13) that it finds as python3.X on PATH. Here they come from pyenv,
 #    whose shims only serve the global version: link the real interpreters into .cache/sanity/bin.
 bin="$repo/.cache/sanity/bin"
 rm -rf "$bin"
 mkdir -p "$bin"
 found=() missing=()
-for v in 3.8 3.9 3.10 3.11 3.12 3.13; do
+for v in "${pythons[@]}"; do
   if "python$v" -c '' >/dev/null 2>&1; then found+=("$v"); continue; fi
   py=""
   for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/"python$v" "/usr/bin/python$v" "/usr/local/bin/python$v"; do

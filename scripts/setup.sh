@@ -12,7 +12,7 @@ mkdir -p "$stamp_dir"
 log() { printf '[setup] %s\n' "$*"; }
 
 apt_packages=(buildah podman skopeo runc mmdebstrap uidmap catatonit rsync shellcheck
-              ca-certificates openssl git)
+              ca-certificates openssl git docker-registry)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -56,6 +56,33 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$
   echo "$req_hash" > "$stamp_dir/venv"
 else
   log "virtualenv: up to date"
+fi
+
+# Collections we use (community.crypto for the registry's TLS): Galaxy is unreachable, so they come
+# from the `ansible` package on PyPI, of which only these folders are kept (~6 MB of 54 MB).
+bundle=ansible==12.3.0
+collections=(community/crypto community/docker containers/podman ansible/posix)
+coll_dir="$repo/.cache/collections/ansible_collections"
+if [ "$(cat "$stamp_dir/collections" 2>/dev/null)" != "$bundle ${collections[*]}" ]; then
+  log "collections: extracting ${collections[*]} from $bundle"
+  tmp=$(mktemp -d)
+  "$venv/bin/pip" download -q --no-deps -d "$tmp" "$bundle" 2>&1 | grep -v 'is ignored: it is neither' || true
+  "$venv/bin/python" - "$tmp"/ansible-*.whl "$coll_dir" "${collections[@]}" <<'PY'
+import os, shutil, sys, zipfile
+wheel, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+with zipfile.ZipFile(wheel) as archive:
+    for coll in wanted:
+        shutil.rmtree(os.path.join(dest, coll), ignore_errors=True)
+        prefix = "ansible_collections/%s/" % coll
+        for name in archive.namelist():
+            if name.startswith(prefix) and not name.endswith("/"):
+                target = os.path.join(dest, coll, name[len(prefix):])
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as handle:
+                    handle.write(archive.read(name))
+PY
+  rm -rf "$tmp"
+  echo "$bundle ${collections[*]}" > "$stamp_dir/collections"
 fi
 
 # TripleO's own TCIB definitions (tripleo-common on PyPI), for the compatibility tests.

@@ -175,8 +175,8 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
             results[result["name"]] = result
             done = len(results)
         progress("[%*d/%d] %-8s %-24s %6.1fs%s" % (len(str(total)), done, total, result["status"],
-                                                  result["name"], result["seconds"],
-                                                  ("  " + result["error"]) if result.get("error") else ""))
+                                                   result["name"], result["seconds"],
+                                                   ("  " + result["error"]) if result.get("error") else ""))
 
     def work(item):
         start = time.monotonic()

@@ -139,7 +139,7 @@ def healthcheck_flags(spec):
         raise ValueError("HEALTHCHECK needs a command: %r" % (spec,))
     flags = []
     for option in options:
-        key, _, value = option.partition("=")
+        key, dummy, value = option.partition("=")
         if key not in _HEALTHCHECK_OPTIONS:
             raise ValueError("unknown HEALTHCHECK option %s" % key)
         flags += [_HEALTHCHECK_OPTIONS[key], value]

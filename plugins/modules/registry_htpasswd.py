@@ -18,7 +18,7 @@ description:
     wanted cost. Users not listed are removed.
   - Passwords are never returned or logged.
 author:
-  - containergen.images contributors
+  - containergen.images contributors (@containergen)
 attributes:
   check_mode:
     support: full
