@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -85,12 +86,28 @@ def plan_images(params, runner=None, engine=None):
     }
 
 
-def build_images(params, runner=None, engine=None, progress=None):
-    """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON)."""
-    start = time.monotonic()
+BUILD_LOCK = "/run/lock/containergen-build.lock"
+
+
+def build_images(params, runner=None, engine=None, progress=None, lock_path=BUILD_LOCK):
+    """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON).
+
+    One build at a time per host (a second one waits for the lock): that makes it safe to remove
+    working containers left behind by a build that was killed.
+    """
     p, definitions, profile = load(params)
     runner = runner or Runner()
     engine = engine or BuildahEngine(isolation=params.get("isolation") or "chroot")
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for container in engine.leftover_containers(runner):
+            engine.remove_container(runner, container)
+        return _build_locked(params, p, definitions, profile, runner, engine, progress)
+
+
+def _build_locked(params, p, definitions, profile, runner, engine, progress):
+    start = time.monotonic()
     work_dir = params.get("work_dir") or "/var/tmp/containergen"
     log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
     images = engine.list_images(runner)

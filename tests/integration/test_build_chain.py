@@ -122,7 +122,7 @@ def test_labels_carry_fingerprint_and_version_manifest(chain):
         assert labels["containergen.image"] == name
         assert labels["org.opencontainers.image.title"] == name
         assert labels["org.opencontainers.image.created"].endswith("Z")
-        assert labels["tcib_managed"] == "True"
+        assert labels["tcib_managed"] == "true"  # as TripleO writes it (to_json)
     assert inspect(ref("mid"))["Config"]["Labels"]["org.opencontainers.image.base.name"] == ref("base")
 
 
@@ -242,3 +242,13 @@ def test_invalid_definitions_fail_before_anything_is_built(tmp_path):
     assert "image 'child'" in output and "key 'tcib_usr'" in output and "unknown key" in output
     assert summary is None
     assert not image_exists(namespace + "/base:latest")
+
+
+def test_working_containers_of_a_killed_build_are_swept(chain, tmp_path):
+    stale = subprocess.run(["buildah", "from", "--pull=never", "--name", "cg-killed-%s" % uuid.uuid4().hex[:6],
+                            ref("base")], capture_output=True, text=True, check=True).stdout.strip()
+    assert stale in working_containers()
+    rc, output, summary = playbook(tmp_path / "work", chain["definitions"])
+    assert rc == 0, output
+    assert summary["images_built"] == []
+    assert working_containers() == []
