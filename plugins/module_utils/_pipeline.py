@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan
+from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan, _publish
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
 from ansible_collections.containergen.images.plugins.module_utils._definitions import load_definitions, load_profile
@@ -142,3 +142,56 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress):
     os.replace(summary_file + ".tmp", summary_file)
     summary["summary_file"] = summary_file
     return summary
+
+
+def publish_images(params, runner=None, engine=None, check_mode=False):
+    """Publish local images to a registry with tag revisions; write the lock file. Returns a summary.
+
+    params: registry, namespace, tag, images (names; empty: every containergen image under
+    local_namespace:local_tag), local_namespace, local_prefix, local_tag, authfile, cert_dir,
+    tls_verify, lock_dir, lock_file (path without extension).
+    """
+    runner = runner or Runner()
+    engine = engine or BuildahEngine()
+    local = engine.list_images(runner)
+    local_namespace = (params.get("local_namespace") or "localhost/containergen").rstrip("/")
+    local_prefix, local_tag = params.get("local_prefix") or "", params.get("local_tag") or "latest"
+    wanted = list(params.get("images") or [])
+    if not wanted:
+        pattern = "%s/%s" % (local_namespace, local_prefix)
+        wanted = sorted(info["labels"].get("containergen.image") for ref, info in local.items()
+                        if ref.startswith(pattern) and ref.endswith(":" + local_tag)
+                        and info["labels"].get("containergen.image"))
+    if not wanted:
+        raise _publish.PublishError("no containergen image under %s/%s*:%s to publish"
+                                    % (local_namespace, local_prefix, local_tag))
+    sources = {}
+    for name in wanted:
+        ref = _plan.image_ref(name, local_namespace, local_prefix, local_tag)
+        if ref not in local:
+            raise _publish.PublishError("%s: local image %s does not exist (build it first)" % (name, ref))
+        sources[name] = ref
+    registry = _publish.Registry(runner, params["registry"], params.get("namespace") or "containergen",
+                                 authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
+                                 tls_verify=params.get("tls_verify", True))
+    tag = params.get("tag") or "latest"
+    start = time.monotonic()
+    results = []
+    with _publish.PublishLock(params.get("lock_dir") or "/run/lock", params["registry"]):
+        for name in wanted:
+            results.append(_publish.publish_image(registry, name, sources[name], local[sources[name]]["labels"], tag,
+                                                  check_mode=check_mode))
+    entries = _publish.lock_entries(results, registry)
+    lock_files = []
+    if not check_mode and params.get("lock_file"):
+        lock_files = _publish.write_lock_files(entries, params["lock_file"])
+    return {
+        "images": results,
+        "pushed": [r["name"] for r in results if r["action"] == "pushed"],
+        "unchanged": [r["name"] for r in results if r["action"] in ("unchanged", "retagged")],
+        "bytes_sent": sum(r["bytes_sent"] for r in results),
+        "blobs_sent": sum(r["blobs_sent"] for r in results),
+        "lock": entries,
+        "lock_files": lock_files,
+        "seconds": round(time.monotonic() - start, 2),
+    }

@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_publish
+short_description: Publish images to a registry with tag revisions and write a lock file
+version_added: 0.1.0
+description:
+  - For each local image, reads its labels and the registry's latest revision of O(tag) (C(TAG-N)) with
+    C(skopeo inspect), without pulling. When the content differs (content fingerprint or version-manifest digest)
+    or there is no revision yet, pushes C(TAG-(N+1)), verifies it, and only then moves the floating O(tag).
+    Otherwise nothing is pushed.
+  - Static (release) tags such as C(4.0.0) are pushed once and never overwritten; publishing other content under an
+    existing static tag is an error.
+  - Publishers of one registry take an exclusive lock (a file in O(lock_dir)), so two publishes at once never mint
+    the same revision; each pushed revision is also verified to hold the pushed content.
+  - Writes the lock file, C(image -> registry/namespace/name:tag-N@sha256:digest), as YAML and JSON.
+author:
+  - containergen.images contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be pushed; nothing is pushed and no lock file is written.
+  diff_mode:
+    support: none
+    description: The results list every image's action, revision and digest.
+  idempotent:
+    support: full
+    description: Republishing an unchanged set pushes nothing and sends no blob.
+options:
+  registry:
+    description: Registry C(HOST:PORT).
+    type: str
+    required: true
+  namespace:
+    description: Namespace (repository path prefix) in the registry.
+    type: str
+    default: containergen
+  tag:
+    description: Floating tag (revisions are C(TAG-N)), or a static release tag such as C(4.0.0).
+    type: str
+    default: latest
+  images:
+    description: Image names to publish. Empty means every containergen image under O(local_namespace).
+    type: list
+    elements: str
+    default: []
+  local_namespace:
+    description: Namespace of the local images.
+    type: str
+    default: localhost/containergen
+  local_prefix:
+    description: Prefix of the local image names.
+    type: str
+    default: ""
+  local_tag:
+    description: Tag of the local images.
+    type: str
+    default: latest
+  authfile:
+    description: Registry credentials file (containers-auth.json format), as written by the C(containergen.images.registry) role.
+    type: path
+  cert_dir:
+    description: Directory with the registry's C(ca.crt). By default the system trust and C(/etc/containers/certs.d) apply.
+    type: path
+  tls_verify:
+    description:
+      - Verify the registry's TLS certificate. Turning this off is insecure and only for throwaway setups.
+    type: bool
+    default: true
+  lock_dir:
+    description: Directory of the per-registry publish lock file.
+    type: path
+    default: /run/lock
+  lock_file:
+    description: Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
+    type: path
+requirements:
+  - skopeo and podman on the host
+notes:
+  - Credentials come from O(authfile) only; they are never put on a command line.
+"""
+
+EXAMPLES = r"""
+- name: Publish the default set to the local registry
+  containergen.images.image_publish:
+    registry: localhost:5000
+    namespace: openstack
+    tag: zed
+    authfile: /root/.config/containergen/auth.json
+    lock_file: /var/tmp/containergen/images.lock
+  register: published
+
+- name: Publish a release under a static tag
+  containergen.images.image_publish:
+    registry: registry.example.com:5000
+    tag: 4.0.0
+    authfile: /root/.config/containergen/auth.json
+"""
+
+RETURN = r"""
+images:
+  description: One result per image.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Image name.
+      type: str
+    action:
+      description: V(pushed), V(unchanged) or V(retagged) (only the floating tag was moved back to the latest revision).
+      type: str
+    revision:
+      description: Revision number (null for static tags).
+      type: int
+    ref:
+      description: Registry reference of the published revision.
+      type: str
+    digest:
+      description: Manifest digest in the registry.
+      type: str
+    bytes_sent:
+      description: Compressed bytes of the blobs really uploaded (blobs the registry had are not sent).
+      type: int
+pushed:
+  description: Images pushed as a new revision.
+  returned: always
+  type: list
+  elements: str
+unchanged:
+  description: Images whose latest revision already holds the same content.
+  returned: always
+  type: list
+  elements: str
+bytes_sent:
+  description: Total compressed bytes uploaded.
+  returned: always
+  type: int
+blobs_sent:
+  description: Number of blobs uploaded.
+  returned: always
+  type: int
+lock:
+  description: The lock file content, image name to C(registry/namespace/name:tag-N@sha256:digest).
+  returned: always
+  type: dict
+lock_files:
+  description: Paths of the lock files written.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
+from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
+from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "registry": {"type": "str", "required": True},
+            "namespace": {"type": "str", "default": "containergen"},
+            "tag": {"type": "str", "default": "latest"},
+            "images": {"type": "list", "elements": "str", "default": []},
+            "local_namespace": {"type": "str", "default": "localhost/containergen"},
+            "local_prefix": {"type": "str", "default": ""},
+            "local_tag": {"type": "str", "default": "latest"},
+            "authfile": {"type": "path"},
+            "cert_dir": {"type": "path"},
+            "tls_verify": {"type": "bool", "default": True},
+            "lock_dir": {"type": "path", "default": "/run/lock"},
+            "lock_file": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    if not module.params["tls_verify"]:
+        module.warn("TLS verification of %s is OFF (tls_verify: false): anyone on the path can read or change "
+                    "what is published" % module.params["registry"])
+    try:
+        summary = publish_images(module.params, check_mode=module.check_mode)
+    except PublishError as exc:
+        module.fail_json(msg=str(exc))
+    except CommandError as exc:
+        module.fail_json(msg="publishing failed, nothing was moved: %s" % exc, command=exc.argv)
+    changed = bool(summary["pushed"]) or any(r["action"] == "retagged" for r in summary["images"])
+    module.exit_json(changed=changed, **summary)
+
+
+if __name__ == "__main__":
+    main()
