@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) containergen.images contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark the build of an image set through the README's own command (ansible-playbook).
@@ -26,7 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def sh(argv, **kwargs):
-    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    return subprocess.run(argv, capture_output=True, text=True, check=kwargs.pop("check", False), **kwargs)
 
 
 def remove_namespace(namespace):
@@ -102,7 +102,7 @@ def markdown(result):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--include", action="append", default=[], help="image name or regex (default: all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", default="debian12")

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Source this file: puts the virtualenv and the collection on the paths.
 _cg_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$_cg_repo/.venv/bin:$PATH"

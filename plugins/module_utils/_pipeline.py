@@ -171,9 +171,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
         if ref not in local:
             raise _publish.PublishError("%s: local image %s does not exist (build it first)" % (name, ref))
         sources[name] = ref
-    registry = _publish.Registry(runner, params["registry"], params.get("namespace") or "containergen",
-                                 authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
-                                 tls_verify=params.get("tls_verify", True))
+    registry = registry_client(params, runner)
     tag = params.get("tag") or "latest"
     start = time.monotonic()
     results = []
@@ -184,6 +182,11 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     entries = _publish.lock_entries(results, registry)
     lock_files = []
     if not check_mode and params.get("lock_file"):
+        # A partial publish updates its own images and keeps the others' entries.
+        existing = params["lock_file"] + ".json"
+        merged = _publish.read_lock_file(existing) if os.path.exists(existing) else {}
+        merged.update(entries)
+        entries = merged
         lock_files = _publish.write_lock_files(entries, params["lock_file"])
     return {
         "images": results,
@@ -195,3 +198,9 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
         "lock_files": lock_files,
         "seconds": round(time.monotonic() - start, 2),
     }
+
+
+def registry_client(params, runner=None):
+    return _publish.Registry(runner or Runner(), params["registry"], params.get("namespace") or "containergen",
+                             authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
+                             tls_verify=params.get("tls_verify", True))

@@ -118,8 +118,9 @@ class Registry(object):
 
     def retag(self, name, from_tag, to_tag):
         """Point to_tag at the manifest of from_tag (registry to registry: no blob moves)."""
+        source = self.repo(name) + (from_tag if from_tag.startswith("@") else ":" + from_tag)
         self.run([self.skopeo, "copy", "--retry-times", "2"] + self._flags(("src-", "dest-"))
-                 + ["docker://%s:%s" % (self.repo(name), from_tag), "docker://%s:%s" % (self.repo(name), to_tag)])
+                 + ["docker://" + source, "docker://%s:%s" % (self.repo(name), to_tag)])
 
     def delete(self, name, tag):
         self.run([self.skopeo, "delete"] + self._flags() + ["docker://%s:%s" % (self.repo(name), tag)])
@@ -218,6 +219,10 @@ def write_lock_files(entries, path_base):
     yaml_text += "images:\n" + "".join("  %s: %s\n" % (name, json.dumps(ref)) for name, ref in sorted(entries.items()))
     for path, text in ((path_base + ".yaml", yaml_text),
                        (path_base + ".json", json.dumps({"images": entries}, indent=2, sort_keys=True) + "\n")):
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == text:
+                    continue
         with open(path + ".tmp", "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(path + ".tmp", path)
@@ -238,13 +243,13 @@ def read_lock_file(path):
 
 
 def manifest_diff(old_labels, new_labels):
-    """Packages added, removed and changed between two images' version manifests."""
+    """Packages added, removed and updated between two images' version manifests."""
     old = json.loads(old_labels.get(MANIFEST_LABEL) or "{}")
     new = json.loads(new_labels.get(MANIFEST_LABEL) or "{}")
     return {
         "added": {p: new[p] for p in sorted(set(new) - set(old))},
         "removed": {p: old[p] for p in sorted(set(old) - set(new))},
-        "changed": {p: [old[p], new[p]] for p in sorted(set(old) & set(new)) if old[p] != new[p]},
+        "updated": {p: [old[p], new[p]] for p in sorted(set(old) & set(new)) if old[p] != new[p]},
     }
 
 
@@ -279,3 +284,84 @@ def cull_candidates(registry, name, tag, max_age_days, keep_digests, now=None):
         else:
             doomed.append("%s-%d" % (tag, number))
     return doomed, kept
+
+
+def parse_lock_ref(ref):
+    """'registry/ns/name:tag-N@sha256:d' -> (repository, tag, digest)."""
+    match = re.match(r"^(?P<repo>[^@]+):(?P<tag>[^:@/]+)@(?P<digest>sha256:[0-9a-f]{64})$", ref)
+    if not match:
+        raise PublishError("lock file entry %r is not REGISTRY/NAMESPACE/NAME:TAG@sha256:DIGEST" % ref)
+    return match.group("repo"), match.group("tag"), match.group("digest")
+
+
+def _name_of(registry, repo):
+    prefix = registry.repo("")
+    if not repo.startswith(prefix):
+        raise PublishError("lock file entry %s is not in %s" % (repo, prefix.rstrip("/")))
+    return repo[len(prefix):]
+
+
+def promote(registry, entries, check_mode=False):
+    """Move 'deployed' to each image of a lock file, keeping the former one as 'previous'."""
+    results = []
+    for image, ref in sorted(entries.items()):
+        repo, tag, digest = parse_lock_ref(ref)
+        name = _name_of(registry, repo)
+        locked = registry.inspect(name, tag)
+        if locked is None or locked["digest"] != digest:
+            raise PublishError("%s: %s:%s is no longer %s in the registry (stale lock file?)" % (image, repo, tag, digest))
+        deployed = registry.inspect(name, "deployed")
+        if deployed and deployed["digest"] == digest:
+            results.append({"name": image, "action": "unchanged", "deployed": ref})
+            continue
+        if not check_mode:
+            if deployed:
+                registry.retag(name, "deployed", "previous")
+            registry.retag(name, tag, "deployed")
+        results.append({"name": image, "action": "promoted", "deployed": ref,
+                        "previous": deployed["digest"] if deployed else None})
+    return results
+
+
+def rollback(registry, names, check_mode=False):
+    """Swap 'deployed' and 'previous' of each image (a second rollback rolls forward again)."""
+    results = []
+    for name in names:
+        previous = registry.inspect(name, "previous")
+        deployed = registry.inspect(name, "deployed")
+        if previous is None:
+            raise PublishError("%s: no 'previous' tag in %s: nothing to roll back to" % (name, registry.repo(name)))
+        if deployed and deployed["digest"] == previous["digest"]:
+            results.append({"name": name, "action": "unchanged", "deployed": previous["digest"]})
+            continue
+        if not check_mode:
+            registry.retag(name, "previous", "deployed")
+            if deployed:
+                registry.retag(name, "@" + deployed["digest"], "previous")
+        results.append({"name": name, "action": "rolled back", "deployed": previous["digest"],
+                        "previous": deployed["digest"] if deployed else None})
+    return results
+
+
+def cull(registry, names, tag, max_age_days, keep_digests, check_mode=False, now=None):
+    """Delete revisions older than max_age_days that nothing references. Returns per image results."""
+    results = []
+    for name in names:
+        doomed, kept = cull_candidates(registry, name, tag, max_age_days, keep_digests, now=now)
+        if not check_mode:
+            for revision in doomed:
+                registry.delete(name, revision)
+        results.append({"name": name, "deleted": doomed, "kept": kept})
+    return results
+
+
+def report(registry, name, old_tag, new_tag):
+    """Packages added, removed and updated from name:old_tag to name:new_tag, and a one-line summary."""
+    old, new = registry.inspect(name, old_tag), registry.inspect(name, new_tag)
+    for tag, info in ((old_tag, old), (new_tag, new)):
+        if info is None:
+            raise PublishError("%s: %s:%s does not exist" % (name, registry.repo(name), tag))
+    diff = manifest_diff(old["labels"], new["labels"])
+    diff["summary"] = "%s: +%d -%d ~%d packages (%s -> %s)" % (
+        name, len(diff["added"]), len(diff["removed"]), len(diff["updated"]), old_tag, new_tag)
+    return diff

@@ -25,3 +25,16 @@ def definitions_argument_spec(**extra):
     }
     spec.update(extra)
     return spec
+
+
+def registry_argument_spec(**extra):
+    """Options of every module that talks to a registry (documented by containergen.images._registry)."""
+    spec = {
+        "registry": {"type": "str", "required": True},
+        "namespace": {"type": "str", "default": "containergen"},
+        "authfile": {"type": "path"},
+        "cert_dir": {"type": "path"},
+        "tls_verify": {"type": "bool", "default": True},
+    }
+    spec.update(extra)
+    return spec

@@ -186,6 +186,8 @@ summary_file:
   type: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
@@ -243,6 +245,8 @@ class _ProgressWriter(object):
     """Callable that appends a line per finished image to a file (or does nothing)."""
 
     def __init__(self, path):
+        if path:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self.handle = open(path, "a", encoding="utf-8") if path else None
 
     def __call__(self, line):

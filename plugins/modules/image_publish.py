@@ -21,7 +21,7 @@ description:
     the same revision; each pushed revision is also verified to hold the pushed content.
   - Writes the lock file, C(image -> registry/namespace/name:tag-N@sha256:digest), as YAML and JSON.
 author:
-  - containergen.images contributors
+  - containergen.images contributors (@containergen)
 attributes:
   check_mode:
     support: full

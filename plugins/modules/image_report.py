@@ -1,0 +1,112 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_report
+short_description: Report the package changes between two revisions of an image
+version_added: 0.1.0
+description:
+  - Reads the version-manifest labels of two tags of an image in the registry (without pulling) and returns the
+    packages added, removed and updated, with a one-line summary such as C(nova-api +3 -1 ~12 packages).
+author:
+  - containergen.images contributors
+extends_documentation_fragment:
+  - containergen.images._registry
+attributes:
+  check_mode:
+    support: full
+    description: Read only.
+  diff_mode:
+    support: none
+    description: Read only.
+  idempotent:
+    support: full
+    description: Read only.
+options:
+  name:
+    description: Image name.
+    type: str
+    required: true
+  tag:
+    description: Floating tag whose revisions are compared when O(old) and O(new) are not given.
+    type: str
+    default: latest
+  old:
+    description: Older tag. Defaults to the second latest revision of O(tag).
+    type: str
+  new:
+    description: Newer tag. Defaults to the latest revision of O(tag).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: What changed in nova-api since the previous revision
+  containergen.images.image_report:
+    registry: localhost:5000
+    authfile: /root/.config/containergen/auth.json
+    name: nova-api
+  register: report
+"""
+
+RETURN = r"""
+summary:
+  description: "One line: C(NAME: +ADDED -REMOVED ~UPDATED packages (OLD -> NEW))."
+  returned: success
+  type: str
+added:
+  description: Packages only in the newer image, with their versions.
+  returned: success
+  type: dict
+removed:
+  description: Packages only in the older image, with their versions.
+  returned: success
+  type: dict
+updated:
+  description: Packages in both with different versions, as C([old, new]).
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.containergen.images.plugins.module_utils import _publish
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
+from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
+from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=registry_argument_spec(
+            name={"type": "str", "required": True},
+            tag={"type": "str", "default": "latest"},
+            old={"type": "str"},
+            new={"type": "str"},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        registry = registry_client(params)
+        old, new = params["old"], params["new"]
+        if not (old and new):
+            numbers = _publish.revisions(registry.list_tags(params["name"]), params["tag"])
+            if len(numbers) < 2 and not (old or new):
+                module.fail_json(msg="%s: fewer than two revisions of %s to compare" % (params["name"], params["tag"]))
+            new = new or "%s-%d" % (params["tag"], numbers[-1])
+            old = old or "%s-%d" % (params["tag"], numbers[-2])
+        result = _publish.report(registry, params["name"], old, new)
+    except (_publish.PublishError, IndexError) as exc:
+        module.fail_json(msg=str(exc))
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), command=exc.argv)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
