@@ -5,5 +5,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
-echo "[lint] ansible-lint"
+echo "[lint] ansible-lint (production profile)"
 ansible-lint --offline -q
+echo "[lint] ansible-test sanity"
+bash scripts/sanity.sh

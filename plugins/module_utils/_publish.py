@@ -112,8 +112,8 @@ class Registry(object):
             "containers-storage:" + source, "docker://%s:%s" % (self.repo(name), tag)]
         rc, out, err = self.run(argv, check=False)
         if rc != 0:
-            raise CommandError(argv, rc, "\n".join(line for line in (out + err).splitlines()
-                                                    if "level=debug" not in line))
+            plain = [line for line in (out + err).splitlines() if "level=debug" not in line]
+            raise CommandError(argv, rc, "\n".join(plain))
         return sent_blobs(out + "\n" + err)
 
     def retag(self, name, from_tag, to_tag):

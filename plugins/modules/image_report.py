@@ -14,7 +14,7 @@ description:
   - Reads the version-manifest labels of two tags of an image in the registry (without pulling) and returns the
     packages added, removed and updated, with a one-line summary such as C(nova-api +3 -1 ~12 packages).
 author:
-  - containergen.images contributors
+  - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._registry
 attributes:

@@ -35,7 +35,7 @@ def playbook(name, variables, work, check=False):
     with open(os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
         json.dump(variables, handle)
     argv = ["ansible-playbook", "containergen.images." + name, "-e", "@" + vars_file] + (["--check"] if check else [])
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     os.unlink(vars_file)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -46,7 +46,7 @@ def module(name, args, work, check=False):
         ["ansible", "localhost", "-m", "containergen.images." + name, "-a", json.dumps(args), "-e",
          "ansible_python_interpreter=" + os.path.join(REPO, ".venv", "bin", "python")] + (["-C"] if check else []),
         cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"))
+        env=dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json"), check=False)
     data = json.loads(proc.stdout)
     return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
@@ -69,7 +69,7 @@ def registry(tmp_path_factory):
             "state": state}
     yield info
     subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                    "TERM/10/KILL/5", "--oknodo"], capture_output=True)
+                    "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
     shutil.rmtree(state, ignore_errors=True)
     for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
         shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
@@ -85,10 +85,10 @@ def built(tmp_path_factory):
     assert rc == 0, output[-3000:]
     yield {"definitions": definitions, "work": str(work)}
     out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
-                         text=True).stdout.split()
+                         text=True, check=False).stdout.split()
     doomed = [ref for ref in out if ref.startswith(LOCAL_NS + "/")]
     if doomed:
-        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True)
+        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
 
 
 def rebuild_with(built, image_dir, extra_yaml):
@@ -110,7 +110,7 @@ def publish(registry, tag="latest", lock=None, images=None, check=False):
 
 def skopeo(registry, *args):
     proc = subprocess.run(["skopeo"] + list(args[:1]) + ["--authfile", registry["authfile"]] + list(args[1:]),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     return proc
 
 
@@ -127,11 +127,11 @@ def remote_digest(registry, name, tag):
 def test_registry_requires_auth_and_tls(registry):
     ca = os.path.join(registry["vars"]["registry_config_dir"], "tls", "ca.crt")
     code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca,
-                           "https://%s/v2/" % ENDPOINT], capture_output=True, text=True).stdout
+                           "https://%s/v2/" % ENDPOINT], capture_output=True, text=True, check=False).stdout
     assert code == "401"
     # without the CA the TLS handshake must fail (curl exit 60: certificate problem)
     assert subprocess.run(["curl", "-s", "-o", "/dev/null", "--capath", "/nonexistent", "--cacert", "/dev/null",
-                           "https://%s/v2/" % ENDPOINT]).returncode in (60, 77)
+                           "https://%s/v2/" % ENDPOINT], check=False).returncode in (60, 77)
     assert registry["password"] not in open(registry["vars"]["registry_config_dir"] + "/htpasswd").read()
 
 
