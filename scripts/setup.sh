@@ -45,14 +45,15 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
 fi
 
 # Python virtualenv with pinned dependencies (requirements.txt is the one place they live).
-req_hash=$(sha256sum "$repo/requirements.txt" | cut -c1-16)
+req_hash=$(cat "$repo/requirements.txt" "$repo/pyproject.toml" | sha256sum | cut -c1-16)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$req_hash" ]; then
   log "virtualenv: installing requirements.txt into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip 2>&1 | grep -v 'is ignored: it is neither' || true
   "$venv/bin/pip" install -q -r "$repo/requirements.txt" 2>&1 \
     | grep -v 'is ignored: it is neither a file nor a directory' || true
-  "$venv/bin/python" -c 'import ansible, jinja2, yaml, pytest' # fail here if the install failed
+  "$venv/bin/pip" install -q --no-deps -e "$repo" 2>&1 | grep -v 'is ignored: it is neither' || true  # containergen CLI
+  "$venv/bin/python" -c 'import ansible, jinja2, yaml, pytest, osc_lib, containergen_cli' # fail here if an install failed
   echo "$req_hash" > "$stamp_dir/venv"
 else
   log "virtualenv: up to date"

@@ -64,4 +64,22 @@ options:
       - Extra labels for every image. They enter the content fingerprint.
     type: dict
     default: {}
+  extra_config:
+    description:
+      - A YAML file of C(tcib_*) keys applied to every image (tripleoclient's C(--extra-config)).
+      - Merge rule, so that nothing an image sets is lost: mappings (C(tcib_labels), C(tcib_envs), C(tcib_args))
+        are merged with the image's own entries winning; any other key only fills in where the image does not
+        set it.
+    type: path
+  template_vars:
+    description:
+      - Extra variables for the templates of the definitions (tripleoclient's C(--tcib-extras)), named C(tcib_*).
+        They cannot replace an image key. They enter the content fingerprint.
+    type: dict
+    default: {}
+  base_image:
+    description:
+      - An image used as it is as the base of the root images instead of the profile's (tripleoclient's
+        C(--base)); pulled when it is not present.
+    type: str
 """

@@ -37,13 +37,14 @@ CONFIG_VERBS = ("user", "workdir", "env", "entrypoint", "cmd", "expose", "volume
 
 class BuildOptions(object):
     def __init__(self, threads=2, timeout=1800, retries=1, log_dir="/tmp/containergen/logs", force=False,
-                 build_env=None, source_revision="", source_url="", version="", created=None):
+                 build_env=None, source_revision="", source_url="", version="", created=None, volumes=None):
         self.threads = max(1, int(threads))
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.log_dir = log_dir
         self.force = force
         self.build_env = dict(build_env or {})
+        self.volumes = list(volumes or [])  # bind mounts for RUN steps only (e.g. package repositories)
         self.source_revision = source_revision
         self.source_url = source_url
         self.version = version
@@ -103,7 +104,7 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
             elif verb == "run":
                 env = dict(options.build_env)
                 env.update(build_args)
-                timed("run", engine.run_step, run, container, arg, shell=shell, env=env)
+                timed("run", engine.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
             elif verb in ("add", "copy"):
                 sources, dest, chown = _transfer_args(arg)
                 sources = [os.path.normpath(os.path.join(definitions_dir, s)) for s in sources]

@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 import uuid
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 
 # Steps that only change the image configuration, mapped to their `buildah config` flag.
 CONFIG_FLAGS = {
@@ -37,9 +40,18 @@ class BuildahEngine(object):
         self.network = network
 
     # ---- inspection -------------------------------------------------------------------------
-    def list_images(self, run):
-        """All local images: {reference: {"id", "labels", "size"}}."""
-        out = run([self.podman, "images", "--format", "json"])[1]
+    def list_images(self, run, attempts=3):
+        """All local images: {reference: {"id", "labels", "size"}}.
+
+        podman fails ("image not known") when another process removes an image while it lists:
+        that race is retried."""
+        for attempt in range(attempts):
+            rc, out, err = run([self.podman, "images", "--format", "json"], check=False)
+            if rc == 0:
+                break
+            if "image not known" not in err or attempt == attempts - 1:
+                raise CommandError([self.podman, "images"], rc, err)
+            time.sleep(0.5)
         images = {}
         for item in json.loads(out or "[]"):
             info = {"id": item.get("Id"), "labels": item.get("Labels") or {}, "size": item.get("Size") or 0}
@@ -64,11 +76,14 @@ class BuildahEngine(object):
         run([self.buildah, "from", "--pull=never", "--quiet", "--name", container, from_ref])
         return container
 
-    def run_step(self, run, container, command, user=None, shell=None, env=None):
-        """One RUN: a string goes through the shell (/bin/sh -c unless SHELL was set); a list is argv."""
+    def run_step(self, run, container, command, user=None, shell=None, env=None, volumes=None):
+        """One RUN: a string goes through the shell (/bin/sh -c unless SHELL was set); a list is argv.
+        Volumes are bind mounts for this step only: nothing of them lands in the image."""
         argv = [self.buildah, "run", "--isolation", self.isolation, "--network", self.network]
         for key, value in sorted((env or {}).items()):
             argv += ["--env", "%s=%s" % (key, value)]
+        for volume in volumes or []:
+            argv += ["--volume", volume]
         if user:
             argv += ["--user", user]
         argv += [container, "--"]

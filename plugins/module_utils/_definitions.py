@@ -338,3 +338,33 @@ def load_profile(profiles_dir, name):
     data = dict(data)
     data["path"] = path
     return data
+
+
+def apply_extra_config(images, path):
+    """Apply an extra-config file (tcib_* keys) to every image. Merge rule, chosen so that nothing
+    an image sets is lost: mappings (tcib_labels, tcib_envs, tcib_args) are merged with the image's
+    own entries winning; any other key only fills in where the image does not set it."""
+    data = read_yaml(path)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise DefinitionError(["%s: extra config must be a mapping of tcib_* keys" % path])
+    problems = []
+    for key, value in data.items():
+        kind = TCIB_KEYS.get(key)
+        if kind is None or key == "tcib_parent":
+            problems.append("%s: extra config: key %r: unknown or not allowed here" % (path, key))
+        elif _type_problem(value, kind):
+            problems.append("%s: extra config: key %r: %s" % (path, key, _type_problem(value, kind)))
+    if problems:
+        raise DefinitionError(problems)
+    for image in images.values():
+        for key, value in data.items():
+            if TCIB_KEYS[key] == DICT_SCALAR:
+                merged = dict(value)
+                merged.update(image.data.get(key) or {})
+                image.data[key] = merged
+                image.origin.setdefault(key, path)
+            elif key not in image.data:
+                image.data[key] = value
+                image.origin[key] = path

@@ -35,7 +35,7 @@ def validate_users(users):
     seen = set()
     for index, user in enumerate(users):
         name = user.get("name") or ""
-        if not USER_RE.match(name):
+        if not USER_RE.fullmatch(name):
             raise HtpasswdError("registry user %d: name %r must match %s" % (index, name, USER_RE.pattern))
         if not user.get("password"):
             raise HtpasswdError("registry user %r: empty password" % name)

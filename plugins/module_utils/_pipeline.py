@@ -18,7 +18,9 @@ import time
 from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan, _publish
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
-from ansible_collections.containergen.images.plugins.module_utils._definitions import load_definitions, load_profile
+from ansible_collections.containergen.images.plugins.module_utils._definitions import (
+    apply_extra_config, load_definitions, load_profile,
+)
 
 # Options shared by plan and build, with their defaults (the modules' argument specs use these).
 COMMON_DEFAULTS = {
@@ -31,6 +33,9 @@ COMMON_DEFAULTS = {
     "prefix": "",
     "tag": "latest",
     "labels": {},
+    "extra_config": None,
+    "template_vars": {},
+    "base_image": None,
 }
 
 
@@ -52,13 +57,18 @@ def load(params):
     """Load definitions and profile; raises DefinitionError before anything runs."""
     p = _params(params)
     definitions = load_definitions(p["definitions_path"])
+    if p["extra_config"]:
+        apply_extra_config(definitions, p["extra_config"])
     profile = load_profile(p["profiles_path"], p["profile"])
+    if p["base_image"]:  # tripleoclient's --base: an image used as it is (pulled when absent)
+        profile["base"] = {"method": "pull", "image": p["base_image"]}
     return p, definitions, profile
 
 
 def make_plan(p, definitions, profile, base_ids):
     return _plan.make_plan(definitions, profile, base_ids=base_ids, include=p["include"], exclude=p["exclude"],
-                           namespace=p["namespace"], prefix=p["prefix"], tag=p["tag"], extra_labels=p["labels"])
+                           namespace=p["namespace"], prefix=p["prefix"], tag=p["tag"], extra_labels=p["labels"],
+                           template_vars=p["template_vars"])
 
 
 def plan_images(params, runner=None, engine=None):
@@ -124,6 +134,7 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress):
     options = _build.BuildOptions(
         threads=params.get("threads") or 2, timeout=params.get("timeout") or 0, retries=params.get("retries", 1),
         log_dir=log_dir, force=bool(params.get("force")), build_env=params.get("build_env"),
+        volumes=params.get("volumes") or [],
         source_revision=params.get("source_revision") or "", source_url=params.get("source_url") or "",
         version=p["tag"])
     results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress,

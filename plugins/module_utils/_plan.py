@@ -202,7 +202,19 @@ def _hash_path(path):
     return digest.hexdigest()
 
 
-def render_steps(image, profile, packages, extra_labels=None):
+def check_template_vars(template_vars):
+    """Extra template variables (tripleoclient's --tcib-extras): tcib_* names that are not image keys."""
+    problems = []
+    for key in template_vars or {}:
+        if not key.startswith("tcib_"):
+            problems.append("template variable %r: must start with tcib_" % key)
+        elif key in TCIB_KEYS:
+            problems.append("template variable %r is an image key: set it in the definitions or --extra-config" % key)
+    if problems:
+        raise DefinitionError(problems)
+
+
+def render_steps(image, profile, packages, extra_labels=None, template_vars=None):
     """The ordered build steps of one image, in the order TripleO's Containerfile template uses.
 
     Returns (steps, files): steps is [(verb, argument)], files maps each copied source to its hash.
@@ -210,7 +222,8 @@ def render_steps(image, profile, packages, extra_labels=None):
     env = _renderer()
     data = {key: _EMPTY.get(kind, "") for key, kind in TCIB_KEYS.items()}
     data.update(image.data)
-    context = dict(data)
+    context = dict(template_vars or {})
+    context.update(data)
     context.update({
         "tcib_distro": profile["distro"], "tcib_release": str(profile["release"]),
         "tcib_family": profile["family"], "tcib_profile": profile["name"],
@@ -278,20 +291,21 @@ def profile_identity(profile):
 
 
 def make_plan(images, profile, base_ids=None, include=None, exclude=None, namespace="localhost/containergen",
-              prefix="", tag="latest", extra_labels=None):
+              prefix="", tag="latest", extra_labels=None, template_vars=None):
     """Plan the selected images. base_ids maps an external base reference to its image ID
     (or a stand-in identity when it is not present yet).
 
     Returns a list of PlannedImage in build order.
     """
     base_ids = base_ids or {}
+    check_template_vars(template_vars)
     chosen = select(images, include, exclude)
     plan, by_name, problems = [], {}, []
     for name, depth in build_order(images, chosen):
         image = images[name]
         try:
             packages = resolve_packages(image, profile)
-            steps, files = render_steps(image, profile, packages, extra_labels)
+            steps, files = render_steps(image, profile, packages, extra_labels, template_vars)
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -308,6 +322,8 @@ def make_plan(images, profile, base_ids=None, include=None, exclude=None, namesp
             "v": FINGERPRINT_VERSION, "name": name, "steps": steps, "packages": packages,
             "files": files, "profile": profile_identity(profile), "from": parent_identity,
         }
+        if template_vars:  # only when given, so that fingerprints without them stay as they were
+            payload["template_vars"] = template_vars
         planned = PlannedImage(name, image.parent if image.parent in chosen else None,
                                image_ref(name, namespace, prefix, tag), from_ref, steps, packages, files,
                                fingerprint(payload), depth)

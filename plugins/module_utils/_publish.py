@@ -76,7 +76,7 @@ class Registry(object):
         rc, out, err = self.run([self.skopeo, "list-tags"] + self._flags() + ["docker://" + self.repo(name)],
                                 check=False)
         if rc != 0:
-            if re.search(r"name unknown|repository name not known|NAME_UNKNOWN|404", out + err):
+            if re.search(r"name unknown|repository name not known|NAME_UNKNOWN", out + err):
                 return []
             raise CommandError([self.skopeo, "list-tags", self.repo(name)], rc, out + err)
         return json.loads(out).get("Tags") or []
@@ -261,28 +261,23 @@ def parse_created(text):
 def cull_candidates(registry, name, tag, max_age_days, keep_digests, now=None):
     """Revisions of name:tag older than max_age_days whose digest no kept tag shares.
 
-    distribution deletes by digest, removing every tag of that digest: a revision that shares its
-    digest with a floating, static, deployed, previous or locked tag is kept.
+    distribution deletes by digest, removing every tag of that digest: a revision is kept when any
+    tag that stays (another floating tag, a static, deployed or previous tag, a kept revision) or a
+    locked digest shares its digest. The newest revision always stays.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     tags = registry.list_tags(name)
-    protected = set(keep_digests)
-    for other in tags:
-        if other == tag or other in PROTECTED_TAGS or is_static(other):
-            info = registry.inspect(name, other)
-            if info:
-                protected.add(info["digest"])
-    doomed, kept = [], []
     numbers = revisions(tags, tag)
-    for number in numbers:
-        info = registry.inspect(name, "%s-%d" % (tag, number))
-        if info is None:
-            continue
-        age = (now - parse_created(info["created"])).total_seconds() / 86400.0
-        if number == numbers[-1] or info["digest"] in protected or age <= max_age_days:
-            kept.append("%s-%d" % (tag, number))
-        else:
-            doomed.append("%s-%d" % (tag, number))
+    info = {t: registry.inspect(name, t) for t in tags}
+    candidates = set()
+    for number in numbers[:-1]:
+        current = info.get("%s-%d" % (tag, number))
+        if current and (now - parse_created(current["created"])).total_seconds() / 86400.0 > max_age_days:
+            candidates.add("%s-%d" % (tag, number))
+    protected = set(keep_digests) | {i["digest"] for t, i in info.items() if i and t not in candidates}
+    doomed = sorted((t for t in candidates if info[t]["digest"] not in protected),
+                    key=lambda t: int(t.rsplit("-", 1)[1]))
+    kept = ["%s-%d" % (tag, n) for n in numbers if "%s-%d" % (tag, n) not in doomed and info.get("%s-%d" % (tag, n))]
     return doomed, kept
 
 

@@ -22,6 +22,9 @@ def definitions_argument_spec(**extra):
         "prefix": {"type": "str", "default": ""},
         "tag": {"type": "str", "default": "latest"},
         "labels": {"type": "dict", "default": {}},
+        "extra_config": {"type": "path"},
+        "template_vars": {"type": "dict", "default": {}},
+        "base_image": {"type": "str"},
     }
     spec.update(extra)
     return spec

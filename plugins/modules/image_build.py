@@ -73,6 +73,13 @@ options:
         image and not part of the fingerprint.
     type: dict
     default: {}
+  volumes:
+    description:
+      - Bind mounts for the RUN steps only (C(HOST:CONTAINER[:OPTIONS]), for example package repositories). Nothing
+        of them lands in the image; they are not part of the fingerprint.
+    type: list
+    elements: str
+    default: []
   isolation:
     description: buildah isolation of the build steps.
     type: str
@@ -209,6 +216,7 @@ def main():
             force={"type": "bool", "default": False},
             refresh_base={"type": "bool", "default": False},
             build_env={"type": "dict", "default": {}, "no_log": True},
+            volumes={"type": "list", "elements": "str", "default": []},
             isolation={"type": "str", "default": "chroot", "choices": ["chroot", "oci"]},
             source_revision={"type": "str", "default": ""},
             source_url={"type": "str", "default": ""},

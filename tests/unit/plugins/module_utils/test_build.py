@@ -129,7 +129,7 @@ class FakeEngine(object):
             self.events.append(("start", name))
         return container
 
-    def run_step(self, run, container, command, user=None, shell=None, env=None):
+    def run_step(self, run, container, command, user=None, shell=None, env=None, volumes=None):
         name = self.containers[container]
         self._call(name, "run_step", container, command, user, shell, env)
         if name in self.hooks:

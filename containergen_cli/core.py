@@ -1,0 +1,301 @@
+"""What the `containergen` command and the `openstack containergen` plugin share: the options
+(tripleoclient's `openstack tripleo container image build` flags plus ours) and running the
+collection's playbooks with the secrets and variables in a 0600 file, never on argv."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DISTRO_PROFILES = {("debian", "12"): "debian12", ("rhel", "8"): "ubi8", ("ubi", "8"): "ubi8",
+                   ("centos", "9"): "centos9"}
+
+
+class CLIError(Exception):
+    """A failure reported as one line, with a non-zero exit."""
+
+
+def add_image_arguments(parser):
+    """Options of plan and build; names and meanings follow tripleoclient where it has them."""
+    parser.add_argument("--config-path", dest="config_path", default=None,
+                        help="root of the image definitions tree (default: the collection's vars/images)")
+    parser.add_argument("--config-file", dest="config_file", default=None,
+                        help="YAML file with container_images: [{imagename: ...}] naming the images to build, "
+                             "as tripleoclient's tripleo_containers.yaml")
+    parser.add_argument("--profile", default=None, help="distro profile (debian12, ubi8, centos9); "
+                                                         "default: from --distro/--release, else debian12")
+    parser.add_argument("--distro", default=None, help="distro name, with --release selects the profile")
+    parser.add_argument("--release", default=None, help="distro major release")
+    parser.add_argument("--base", default=None, help="use this image as it is as the base of the root images")
+    parser.add_argument("--include", dest="includes", action="append", default=[],
+                        help="image name or regular expression to build; pulls in its ancestors (repeatable)")
+    parser.add_argument("--exclude", dest="excludes", action="append", default=[],
+                        help="image name or regular expression not to build; also excludes its descendants")
+    parser.add_argument("--extra-config", dest="extra_config", default=None,
+                        help="YAML file of tcib_* keys for every image: mappings (labels, envs, args) are merged "
+                             "with the image's own entries winning; other keys only fill in where unset")
+    parser.add_argument("--tcib-extras", dest="tcib_extras", action="append", default=[],
+                        help="tcib_KEY=VALUE template variable for the definitions (repeatable); cannot replace "
+                             "an image key")
+    parser.add_argument("--namespace", default="containergen", help="registry namespace (default: %(default)s)")
+    parser.add_argument("--registry", default="localhost:5000", help="registry HOST:PORT (default: %(default)s)")
+    parser.add_argument("--prefix", default="", help="image name prefix (default: none)")
+    parser.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    parser.add_argument("--label", dest="labels", action="append", default=[],
+                        help="KEY=VALUE label for every image (repeatable); adds or replaces that key only")
+    parser.add_argument("--threads", type=int, default=2, help="images built at once (default: %(default)s)")
+    parser.add_argument("--engine", default="buildah", choices=["buildah"], help="build engine")
+    parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen",
+                        help="logs, progress and summary (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_build_arguments(parser):
+    add_image_arguments(parser)
+    parser.add_argument("--push", action="store_true", help="publish to --registry after building")
+    parser.add_argument("--volume", dest="volumes", action="append", default=[],
+                        help="HOST:CONTAINER[:OPTIONS] bind mount for RUN steps only (repeatable)")
+    parser.add_argument("--repo-dir", dest="repo_dir", default=None,
+                        help="host directory of package repository definitions, mounted for RUN steps at the "
+                             "profile's place (/etc/yum.repos.d or /etc/apt/sources.list.d)")
+    parser.add_argument("--authfile", default="/root/.config/containergen/auth.json",
+                        help="registry credentials file for --push (default: %(default)s)")
+    parser.add_argument("--skip-build", dest="skip_build", action="store_true",
+                        help="validate and print the plan only")
+    parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=1800,
+                        help="seconds one image may take (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
+
+
+def add_publish_arguments(parser):
+    parser.add_argument("--registry", default="localhost:5000", help="registry HOST:PORT (default: %(default)s)")
+    parser.add_argument("--namespace", default="containergen", help="registry namespace (default: %(default)s)")
+    parser.add_argument("--tag", default="latest", help="floating tag, or a static release tag like 4.0.0")
+    parser.add_argument("--image", dest="images", action="append", default=[],
+                        help="image to publish (repeatable; default: every built image)")
+    parser.add_argument("--prefix", default="", help="local image name prefix")
+    parser.add_argument("--authfile", default="/root/.config/containergen/auth.json",
+                        help="registry credentials file (default: %(default)s)")
+    parser.add_argument("--lock-file", dest="lock_file", default="/var/tmp/containergen/images.lock",
+                        help="lock file path without extension (default: %(default)s)")
+    parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _key_values(items, option):
+    result = {}
+    for item in items:
+        if "=" not in item:
+            raise CLIError("%s %r: expected KEY=VALUE" % (option, item))
+        key, value = item.split("=", 1)
+        result[key] = value
+    return result
+
+
+def _profile(args):
+    if args.profile:
+        return args.profile
+    if args.distro or args.release:
+        key = ((args.distro or "").lower(), str(args.release or ""))
+        if key not in DISTRO_PROFILES:
+            raise CLIError("--distro %s --release %s: no profile (known: %s)" % (
+                key[0], key[1], ", ".join("%s %s" % k for k in sorted(DISTRO_PROFILES))))
+        return DISTRO_PROFILES[key]
+    return "debian12"
+
+
+def _config_file_images(path):
+    """Image names from tripleoclient's container_images file (registry/namespace/prefix-name:tag)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CLIError("--config-file %s: %s" % (path, exc))
+    names = []
+    for entry in data.get("container_images") or []:
+        name = str(entry.get("imagename", "")).split("/")[-1].split(":")[0]
+        name = re.sub(r"^(openstack|centos|rhel|ubi8|debian)-", "", name)
+        names.append(re.sub(r"^(binary|source|rdo|rhos)-", "", name))
+    if not names:
+        raise CLIError("--config-file %s: no container_images entries" % path)
+    return names
+
+
+def build_variables(args):
+    """Role variables of the build playbook from parsed options."""
+    includes = list(args.includes)
+    if getattr(args, "config_file", None):
+        includes += _config_file_images(args.config_file)
+    variables = {
+        "image_build_profile": _profile(args),
+        "image_build_include": includes,
+        "image_build_exclude": list(args.excludes),
+        "image_build_namespace": "localhost/%s" % args.namespace.strip("/"),
+        "image_build_prefix": args.prefix,
+        "image_build_tag": args.tag,
+        "image_build_labels": _key_values(args.labels, "--label"),
+        "image_build_template_vars": _key_values(args.tcib_extras, "--tcib-extras"),
+        "image_build_threads": args.threads,
+        "image_build_engine": args.engine,
+        "image_build_work_dir": args.work_dir,
+    }
+    for option, key in (("config_path", "image_build_definitions_path"), ("extra_config", "image_build_extra_config"),
+                        ("base", "image_build_base_image")):
+        value = getattr(args, option, None)
+        if value:
+            variables[key] = os.path.abspath(value) if option != "base" else value
+    if hasattr(args, "volumes"):
+        volumes = list(args.volumes)
+        if args.repo_dir:
+            target = "/etc/apt/sources.list.d" if variables["image_build_profile"].startswith("debian") \
+                else "/etc/yum.repos.d"
+            volumes.append("%s:%s:ro" % (os.path.abspath(args.repo_dir), target))
+        variables.update(image_build_volumes=volumes, image_build_timeout=args.build_timeout,
+                         image_build_force=args.force)
+    return variables
+
+
+def publish_variables(args, local_namespace=None):
+    return {
+        "publish_registry": args.registry,
+        "publish_namespace": args.namespace,
+        "publish_tag": args.tag,
+        "publish_images": list(getattr(args, "images", []) or []),
+        "publish_local_namespace": local_namespace or "localhost/containergen",
+        "publish_local_prefix": args.prefix,
+        "publish_local_tag": "latest" if local_namespace is None else args.tag,
+        "publish_authfile": args.authfile,
+        "publish_lock_file": getattr(args, "lock_file", None) or os.path.join(args.work_dir, "images.lock"),
+        "publish_summary_file": os.path.join(args.work_dir, "publish-summary.json"),
+    }
+
+
+def environment():
+    """ansible-playbook's environment: this checkout's collection and configuration."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".cache", "collections"))
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(REPO, "ansible.cfg"))
+    env.setdefault("ANSIBLE_NOCOLOR", "1")
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=None, verbose=False):
+    """Run containergen.images.PLAYBOOK with variables from a 0600 file; stream progress lines.
+
+    Returns the playbook output; raises CLIError with one line naming the failed task on failure.
+    """
+    fd, vars_file = tempfile.mkstemp(prefix="containergen-vars-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp creates it 0600
+            json.dump(variables, handle)
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                "containergen.images." + playbook, "-e", "@" + vars_file]
+        if tags:
+            argv += ["--tags", tags]
+        if progress_file:
+            os.makedirs(os.path.dirname(progress_file), exist_ok=True)
+            open(progress_file, "w", encoding="utf-8").close()
+        stop = threading.Event()
+        follower = threading.Thread(target=_follow, args=(progress_file, out, stop), daemon=True) \
+            if progress_file else None
+        if follower:
+            follower.start()
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=environment(), check=False)
+        finally:
+            stop.set()
+            if follower:
+                follower.join()
+        if verbose:
+            out.write(proc.stdout)
+        if proc.returncode != 0:
+            raise CLIError(_failure_line(proc.stdout + proc.stderr))
+        return proc.stdout
+    finally:
+        os.unlink(vars_file)
+
+
+def _follow(path, out, stop):
+    """Print each line appended to path until stop is set (and once more after)."""
+    position = 0
+    while True:
+        finished = stop.is_set()
+        try:
+            with open(path, encoding="utf-8") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position = handle.tell()
+        except OSError:
+            chunk = ""
+        if chunk:
+            out.write(chunk)
+            out.flush()
+        if finished:
+            return
+        time.sleep(0.2)
+
+
+def _failure_line(output):
+    """The most useful single line of a failed playbook run."""
+    for pattern in (r'"msg": "((?:[^"\\]|\\.)*)"', r"\[ERROR\]: (.*)"):
+        found = re.findall(pattern, output)
+        if found:
+            text = found[-1].encode().decode("unicode_escape", "replace") if pattern.startswith('"') else found[-1]
+            return " ".join(text.split())[:1000]
+    tail = [line for line in output.strip().splitlines() if line.strip()]
+    return tail[-1] if tail else "ansible-playbook failed"
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def build(args, out=sys.stdout):
+    """containergen build: plan, build, optionally publish. Returns the summary dict."""
+    variables = build_variables(args)
+    if args.skip_build:
+        return plan(args, out)
+    run_playbook("build", variables, os.path.join(args.work_dir, "progress.log"), out)
+    summary = read_json(os.path.join(args.work_dir, "summary.json"))
+    if args.push:
+        publish_vars = publish_variables(args, local_namespace=variables["image_build_namespace"])
+        publish_vars["publish_images"] = [r["name"] for r in summary["images"]]
+        run_playbook("publish", publish_vars, out=out)
+        summary["published"] = read_json(publish_vars["publish_summary_file"])
+    return summary
+
+
+def publish(args, out=sys.stdout):
+    variables = publish_variables(args)
+    run_playbook("publish", variables, out=out)
+    return read_json(variables["publish_summary_file"])
+
+
+def plan(args, out=sys.stdout):
+    """The plan, from the library directly: it only reads."""
+    sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+    from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError  # pylint: disable=import-outside-toplevel
+    variables = build_variables(args)
+    params = {"definitions_path": variables.get("image_build_definitions_path"), "profile": variables["image_build_profile"],
+              "include": variables["image_build_include"], "exclude": variables["image_build_exclude"],
+              "namespace": variables["image_build_namespace"], "prefix": args.prefix, "tag": args.tag,
+              "labels": variables["image_build_labels"], "template_vars": variables["image_build_template_vars"],
+              "extra_config": variables.get("image_build_extra_config"),
+              "base_image": variables.get("image_build_base_image")}
+    try:
+        return _pipeline.plan_images(params, runner=Runner())
+    except DefinitionError as exc:
+        raise CLIError("invalid image definitions: " + " | ".join(exc.problems))

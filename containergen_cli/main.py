@@ -1,0 +1,91 @@
+"""The `containergen` command: plan | build | publish | report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from containergen_cli import __version__, core
+
+
+def _print_summary(summary, args, out):
+    if args.json:
+        out.write(json.dumps({k: v for k, v in summary.items() if k != "table"}, indent=2, sort_keys=True) + "\n")
+    elif summary.get("table"):
+        out.write(summary["table"] + "\n")
+
+
+def _report(args, out):
+    sys.path.insert(0, core.os.path.join(core.REPO, ".cache", "collections"))
+    from ansible_collections.containergen.images.plugins.module_utils import _pipeline, _publish  # pylint: disable=import-outside-toplevel
+    registry = _pipeline.registry_client({"registry": args.registry, "namespace": args.namespace,
+                                          "authfile": args.authfile})
+    old, new = args.old, args.new
+    if not (old and new):
+        numbers = _publish.revisions(registry.list_tags(args.name), args.tag)
+        if len(numbers) < 2:
+            raise core.CLIError("%s: fewer than two revisions of %s" % (args.name, args.tag))
+        old, new = old or "%s-%d" % (args.tag, numbers[-2]), new or "%s-%d" % (args.tag, numbers[-1])
+    try:
+        diff = _publish.report(registry, args.name, old, new)
+    except _publish.PublishError as exc:
+        raise core.CLIError(str(exc))
+    if args.json:
+        out.write(json.dumps(diff, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(diff["summary"] + "\n")
+        for name, version in diff["added"].items():
+            out.write("  + %s %s\n" % (name, version))
+        for name, version in diff["removed"].items():
+            out.write("  - %s %s\n" % (name, version))
+        for name, (before, after) in diff["updated"].items():
+            out.write("  ~ %s %s -> %s\n" % (name, before, after))
+    return diff
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="containergen", description="Build, publish and report slim container images "
+                                  "from TCIB-style definitions (the containergen.images collection).")
+    top.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    sub = top.add_subparsers(dest="command", required=True)
+    core.add_image_arguments(sub.add_parser("plan", help="validate the definitions and print the build plan"))
+    core.add_build_arguments(sub.add_parser("build", help="build images (and publish them with --push)"))
+    core.add_publish_arguments(sub.add_parser("publish", help="publish built images with tag revisions"))
+    report = sub.add_parser("report", help="package changes between two revisions of an image")
+    report.add_argument("name")
+    report.add_argument("--registry", default="localhost:5000")
+    report.add_argument("--namespace", default="containergen")
+    report.add_argument("--tag", default="latest")
+    report.add_argument("--old")
+    report.add_argument("--new")
+    report.add_argument("--authfile", default="/root/.config/containergen/auth.json")
+    report.add_argument("--json", action="store_true")
+    return top
+
+
+def main(argv=None, out=sys.stdout):
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "plan":
+            summary = core.plan(args, out)
+        elif args.command == "build":
+            summary = core.build(args, out)
+        elif args.command == "publish":
+            summary = core.publish(args, out)
+        else:
+            _report(args, out)
+            return 0
+    except core.CLIError as exc:
+        sys.stderr.write("containergen %s: %s\n" % (args.command, exc))
+        return 1
+    _print_summary(summary, args, out)
+    return 0
+
+
+def entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,88 @@
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Option mapping and the playbook runner of the command line (subprocess stubbed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+
+import pytest
+
+from containergen_cli import core
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    core.add_build_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_tripleoclient_flags_map_to_role_variables(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("tcib_labels: {a: b}\n")
+    args = parse("--distro", "centos", "--release", "9", "--exclude", "nova-base", "--include", "key.*",
+                 "--extra-config", str(extra), "--tcib-extras", "tcib_python_version=3.9", "--label", "x=y=z",
+                 "--namespace", "ns", "--prefix", "openstack-", "--tag", "zed", "--volume", "/a:/b:ro",
+                 "--repo-dir", str(tmp_path), "--build-timeout", "60", "--base", "localhost/my/base:1")
+    variables = core.build_variables(args)
+    assert variables["image_build_profile"] == "centos9"
+    assert variables["image_build_include"] == ["key.*"]
+    assert variables["image_build_exclude"] == ["nova-base"]
+    assert variables["image_build_extra_config"] == str(extra)
+    assert variables["image_build_template_vars"] == {"tcib_python_version": "3.9"}
+    assert variables["image_build_labels"] == {"x": "y=z"}
+    assert variables["image_build_namespace"] == "localhost/ns"
+    assert variables["image_build_prefix"] == "openstack-"
+    assert variables["image_build_tag"] == "zed"
+    assert variables["image_build_volumes"] == ["/a:/b:ro", "%s:/etc/yum.repos.d:ro" % tmp_path]
+    assert variables["image_build_timeout"] == 60
+    assert variables["image_build_base_image"] == "localhost/my/base:1"
+
+
+def test_unknown_distro_and_bad_key_value_are_one_line_errors():
+    with pytest.raises(core.CLIError, match="--distro arch --release 1: no profile"):
+        core.build_variables(parse("--distro", "arch", "--release", "1"))
+    with pytest.raises(core.CLIError, match="--label 'novalue': expected KEY=VALUE"):
+        core.build_variables(parse("--label", "novalue"))
+
+
+def test_config_file_names_become_includes(tmp_path):
+    config = tmp_path / "tripleo_containers.yaml"
+    config.write_text("container_images:\n  - imagename: quay.io/tripleomaster/openstack-nova-api:current\n"
+                      "  - imagename: localhost/openstack-keystone:latest\n")
+    variables = core.build_variables(parse("--config-file", str(config)))
+    assert variables["image_build_include"] == ["nova-api", "keystone"]
+
+
+def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
+    seen = {}
+
+    class Done(object):
+        returncode = 0
+        stdout = ""
+        stderr = ""
+
+    def fake_run(argv, **kwargs):
+        vars_file = argv[argv.index("-e") + 1][1:]
+        seen["argv"] = argv
+        seen["mode"] = stat.S_IMODE(os.stat(vars_file).st_mode)
+        with open(vars_file, encoding="utf-8") as handle:
+            seen["vars"] = json.load(handle)
+        seen["path"] = vars_file
+        return Done()
+
+    monkeypatch.setattr(core.subprocess, "run", fake_run)
+    core.run_playbook("publish", {"publish_registry": "r:5000", "registry_users": [{"name": "u", "password": "S3cr3t"}]})
+    assert seen["mode"] == 0o600
+    assert seen["vars"]["registry_users"][0]["password"] == "S3cr3t"
+    assert not any("S3cr3t" in word for word in seen["argv"])
+    assert seen["argv"][1:3] == ["containergen.images.publish", "-e"]
+    assert not os.path.exists(seen["path"])
+
+
+def test_failure_line_is_the_module_message():
+    output = 'TASK [x]\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "invalid image definitions:\\n/a/b.yaml: image \'b\': key \'tcib_usr\': unknown key"}\n'
+    assert core._failure_line(output) == "invalid image definitions: /a/b.yaml: image 'b': key 'tcib_usr': unknown key"
