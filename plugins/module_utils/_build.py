@@ -77,7 +77,7 @@ def _transfer_args(arg):
 
 def build_one(run, engine, planned, profile, definitions_dir, options):
     """Build one planned image in a fresh working container; returns {image_id, manifest, timings}."""
-    timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "manifest": 0.0, "commit": 0.0}
+    timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "commit": 0.0}
 
     def timed(kind, func, *args, **kwargs):
         start = time.monotonic()
@@ -109,11 +109,12 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
                 sources, dest, chown = _transfer_args(arg)
                 sources = [os.path.normpath(os.path.join(definitions_dir, s)) for s in sources]
                 timed("copy", engine.transfer, run, container, verb, sources, dest, chown)
+        # One exec for the profile's cleanup and the version manifest: cleanup output goes to the
+        # log (stderr), the manifest is what the step prints.
+        query = " ".join(shlex.quote(word) for word in profile["package_manager"]["manifest"])
         cleanup = profile["package_manager"].get("cleanup")
-        if cleanup:
-            timed("run", engine.run_step, run, container, cleanup, user="root")
-        manifest = parse_manifest(timed("manifest", engine.capture, run, container,
-                                        profile["package_manager"]["manifest"]))
+        script = "{ %s ; } >&2 && %s" % (cleanup, query) if cleanup else query
+        manifest = parse_manifest(timed("run", engine.capture, run, container, ["/bin/sh", "-c", script]))
         labels = image_labels(planned, profile, manifest, options)
         timed("config", engine.configure, run, container, pending + [("label", labels)])
         image_id = timed("commit", engine.commit, run, container, planned.ref)
