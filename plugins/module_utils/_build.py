@@ -137,9 +137,12 @@ def image_labels(planned, profile, manifest, options):
         LABEL_PREFIX + "profile": profile["name"],
         "org.opencontainers.image.title": planned.name,
         "org.opencontainers.image.created": created,
-        "org.opencontainers.image.base.name": planned.from_ref,
         "org.opencontainers.image.vendor": "containergen.images",
     }
+    if planned.parent is None:
+        # Only for images on an external base: a parent's local reference depends on the namespace,
+        # which is not part of the content (an image is reused across namespaces by fingerprint).
+        labels["org.opencontainers.image.base.name"] = planned.from_ref
     if options.source_revision:
         labels["org.opencontainers.image.revision"] = options.source_revision
     if options.source_url:

@@ -40,7 +40,7 @@ class BuildahEngine(object):
         self.network = network
 
     # ---- inspection -------------------------------------------------------------------------
-    def list_images(self, run, attempts=3):
+    def list_images(self, run, attempts=6):
         """All local images: {reference: {"id", "labels", "size"}}.
 
         podman fails ("image not known") when another process removes an image while it lists:
@@ -51,7 +51,7 @@ class BuildahEngine(object):
                 break
             if "image not known" not in err or attempt == attempts - 1:
                 raise CommandError([self.podman, "images"], rc, err)
-            time.sleep(0.5)
+            time.sleep(1)
         images = {}
         for item in json.loads(out or "[]"):
             info = {"id": item.get("Id"), "labels": item.get("Labels") or {}, "size": item.get("Size") or 0}

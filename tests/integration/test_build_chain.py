@@ -123,7 +123,10 @@ def test_labels_carry_fingerprint_and_version_manifest(chain):
         assert labels["org.opencontainers.image.title"] == name
         assert labels["org.opencontainers.image.created"].endswith("Z")
         assert labels["tcib_managed"] == "true"  # as TripleO writes it (to_json)
-    assert inspect(ref("mid"))["Config"]["Labels"]["org.opencontainers.image.base.name"] == ref("base")
+    assert inspect(ref("mid"))["Config"]["Labels"]["containergen.parent"] == "base"
+    assert "org.opencontainers.image.base.name" not in inspect(ref("mid"))["Config"]["Labels"]
+    assert inspect(ref("base"))["Config"]["Labels"]["org.opencontainers.image.base.name"] == \
+        "localhost/containergen/debian12-rootfs:bookworm"
 
 
 def test_image_contract_user_entrypoint_cmd_env_healthcheck(chain):
