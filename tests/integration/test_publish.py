@@ -64,15 +64,16 @@ def registry(tmp_path_factory):
         "registry_users": [{"name": "publisher", "password": password}],
     }
     rc, output = playbook("registry", variables, str(base))
-    assert rc == 0, output[-3000:]
-    info = {"vars": variables, "work": str(base), "authfile": str(base / "auth.json"), "password": password,
-            "state": state}
-    yield info
-    subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                    "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
-    shutil.rmtree(state, ignore_errors=True)
-    for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
-        shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
+    try:
+        assert rc == 0, output[-3000:]
+        yield {"vars": variables, "work": str(base), "authfile": str(base / "auth.json"), "password": password,
+               "state": state}
+    finally:  # also when the setup failed half way
+        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
+                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+        for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
+            shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
