@@ -70,7 +70,7 @@ def main():
             warm = min(timed(["skopeo", "copy", "--authfile", authfile, "containers-storage:" + args.image,
                               dest + "/warm%d:1" % i]) for i in range(args.repeat))
             inspect = min(timed(["skopeo", "inspect", "--authfile", authfile, dest + "/cold:1"])
-                          for _ in range(args.repeat))
+                          for dummy in range(args.repeat))
             rows.append((cost, cold, warm, inspect))
             print("cost %2d: cold push %.2f s, warm push %.2f s, inspect %.3f s" % (cost, cold, warm, inspect),
                   flush=True)

@@ -29,8 +29,8 @@ def add_image_arguments(parser):
     parser.add_argument("--config-file", dest="config_file", default=None,
                         help="YAML file with container_images: [{imagename: ...}] naming the images to build, "
                              "as tripleoclient's tripleo_containers.yaml")
-    parser.add_argument("--profile", default=None, help="distro profile (debian12, ubi8, centos9); "
-                                                         "default: from --distro/--release, else debian12")
+    parser.add_argument("--profile", default=None,
+                        help="distro profile (debian12, ubi8, centos9); default: from --distro/--release, else debian12")
     parser.add_argument("--distro", default=None, help="distro name, with --release selects the profile")
     parser.add_argument("--release", default=None, help="distro major release")
     parser.add_argument("--base", default=None, help="use this image as it is as the base of the root images")
@@ -121,7 +121,7 @@ def _config_file_images(path):
         raise CLIError("--config-file %s: %s" % (path, exc))
     names = []
     for entry in data.get("container_images") or []:
-        name = str(entry.get("imagename", "")).split("/")[-1].split(":")[0]
+        name = str(entry.get("imagename", "")).rsplit("/", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         name = re.sub(r"^(openstack|centos|rhel|ubi8|debian)-", "", name)
         names.append(re.sub(r"^(binary|source|rdo|rhos)-", "", name))
     if not names:

@@ -67,7 +67,7 @@ options:
   extra_config:
     description:
       - A YAML file of C(tcib_*) keys applied to every image (tripleoclient's C(--extra-config)).
-      - Merge rule, so that nothing an image sets is lost: mappings (C(tcib_labels), C(tcib_envs), C(tcib_args))
+      - The merge rule keeps everything an image sets. Mappings (C(tcib_labels), C(tcib_envs), C(tcib_args))
         are merged with the image's own entries winning; any other key only fills in where the image does not
         set it.
     type: path

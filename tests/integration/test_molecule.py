@@ -6,6 +6,9 @@ registry: the registry role on this machine (delegated driver, local connection)
 port and paths: prepare, converge, idempotence, testinfra verify, destroy (see molecule/registry/).
 image_build: the image_build role on the fixture chain, into a namespace of its own
 (see molecule/image_build/).
+mirror: the mirror role (apt-cacher-ng) on a test-only port and paths, next to one running with the
+role's defaults: converge, idempotence, testinfra verify (a package fetched twice, the second time
+from the cache), destroy (see molecule/mirror/).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRODUCTION_PID_FILE = "/run/containergen/registry.pid"
+PRODUCTION_MIRROR_PID_FILE = "/run/containergen/apt-cacher-ng.pid"
+PRODUCTION_MIRROR_SOCKET = "/run/apt-cacher-ng/socket"
+ALL_STEPS = ("syntax", "prepare", "converge", "idempotence", "verify", "destroy")
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +59,10 @@ def _listening(port):
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _production_registry_pid():
-    """Pid of a registry already running with the role's defaults (manual testing), if any."""
+def _running_pid(pid_file):
+    """Pid of the live process a pid file names, if any."""
     try:
-        with open(PRODUCTION_PID_FILE, encoding="utf-8") as handle:
+        with open(pid_file, encoding="utf-8") as handle:
             pid = int(handle.read().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
@@ -64,9 +70,14 @@ def _production_registry_pid():
     return pid
 
 
-def _assert_passed(scenario, rc, output):
+def _production_registry_pid():
+    """Pid of a registry already running with the role's defaults (manual testing), if any."""
+    return _running_pid(PRODUCTION_PID_FILE)
+
+
+def _assert_passed(scenario, rc, output, steps=ALL_STEPS):
     assert rc == 0, "molecule test -s %s failed (rc=%s); last lines:\n%s" % (scenario, rc, _tail(output))
-    for step in ("syntax", "prepare", "converge", "idempotence", "verify", "destroy"):
+    for step in steps:
         assert "[%s > %s] Executed: Successful" % (scenario, step) in output, _tail(output)
     assert "Verifier completed successfully" in output, _tail(output)
 
@@ -94,3 +105,31 @@ def test_molecule_image_build_scenario():
     images = subprocess.run(["podman", "images", "--format", "{{.Repository}}"], capture_output=True, text=True,
                             check=True).stdout.split()
     assert not [image for image in images if image.startswith("localhost/cgmolecule-build/")]
+
+
+def _production_mirror():
+    """Supervisor pid, apt-cacher-ng pid and Unix socket inode of a mirror running with the role's defaults."""
+    supervisor = _running_pid(PRODUCTION_MIRROR_PID_FILE)
+    if supervisor is None:
+        return None
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(supervisor)], capture_output=True, text=True,
+                              check=False).stdout.split()
+    try:
+        socket_inode = os.stat(PRODUCTION_MIRROR_SOCKET).st_ino
+    except OSError:
+        socket_inode = None
+    return supervisor, children, socket_inode
+
+
+def test_molecule_mirror_scenario():
+    before = _production_mirror()
+    rc, output, seconds = _molecule_test("mirror")
+    print("molecule test -s mirror: rc=%s in %.0f s" % (rc, seconds))
+    _assert_passed("mirror", rc, output, steps=("syntax", "converge", "idempotence", "verify", "destroy"))
+    # destroy left nothing behind
+    assert not _listening(3162)
+    assert not os.path.exists("/var/tmp/containergen-molecule/mirror")
+    # and a mirror running with the defaults was not touched: same processes, same Unix socket, still serving
+    if before is not None:
+        assert _production_mirror() == before
+        assert _listening(3142)

@@ -227,6 +227,22 @@ def test_cull_keeps_latest_and_digests_still_referenced(registry, built):
     assert again["changed"] is False
 
 
+def test_garbage_collection_frees_culled_blobs_and_registry_comes_back(registry, built):
+    data = registry["vars"]["registry_data_dir"]
+
+    def blob_bytes():
+        total = 0
+        for root, _dirs, files in os.walk(os.path.join(data, "docker", "registry", "v2", "blobs")):
+            total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
+        return total
+
+    before = blob_bytes()
+    rc, output = playbook("registry_gc", registry["vars"], registry["work"])
+    assert rc == 0, output[-3000:]
+    assert blob_bytes() < before  # latest-1 of leaf-b (culled) had a layer nothing else uses
+    assert remote_digest(registry, "leaf-b", "latest-11") is not None  # answers again, kept data intact
+
+
 def test_promote_and_rollback(registry, built):
     lock = os.path.join(registry["work"], "images.lock.yaml")
     args = {"registry": ENDPOINT, "namespace": REMOTE_NS, "authfile": registry["authfile"], "lock_file": lock}

@@ -84,5 +84,6 @@ def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
 
 
 def test_failure_line_is_the_module_message():
-    output = 'TASK [x]\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "invalid image definitions:\\n/a/b.yaml: image \'b\': key \'tcib_usr\': unknown key"}\n'
+    output = ('TASK [x]\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "invalid image definitions:\\n'
+              '/a/b.yaml: image \'b\': key \'tcib_usr\': unknown key"}\n')
     assert core._failure_line(output) == "invalid image definitions: /a/b.yaml: image 'b': key 'tcib_usr': unknown key"

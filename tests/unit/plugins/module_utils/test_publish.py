@@ -785,8 +785,8 @@ def test_cull_deletes_each_doomed_revision():
         {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"]},
         {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"]},
     ]
-    assert [c for c in registry.calls if c[0] == "delete"] == [("delete", "keystone", "latest-1"),
-                                                                ("delete", "keystone", "latest-2")]
+    deletes = [c for c in registry.calls if c[0] == "delete"]
+    assert deletes == [("delete", "keystone", "latest-1"), ("delete", "keystone", "latest-2")]
     assert registry.digests("keystone") == {"latest-3": sha("3"), "latest": sha("3")}
 
 
@@ -818,8 +818,8 @@ def test_promote_first_time_and_check_mode():
     assert _publish.promote(registry, entries, check_mode=True) == expected
     assert "retag" not in registry.kinds()
     assert _publish.promote(registry, entries) == expected
-    assert [c for c in registry.calls if c[0] == "retag"] == [("retag", "glance", "4.0.0", "deployed"),
-                                                               ("retag", "keystone", "latest-1", "deployed")]
+    retags = [c for c in registry.calls if c[0] == "retag"]
+    assert retags == [("retag", "glance", "4.0.0", "deployed"), ("retag", "keystone", "latest-1", "deployed")]
 
 
 @pytest.mark.parametrize("tags", [{"latest-3": image(sha("9"))}, {}])
