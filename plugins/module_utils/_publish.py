@@ -76,7 +76,9 @@ class Registry(object):
         rc, out, err = self.run([self.skopeo, "list-tags"] + self._flags() + ["docker://" + self.repo(name)],
                                 check=False)
         if rc != 0:
-            if re.search(r"name unknown|repository name not known|NAME_UNKNOWN", out + err):
+            # distribution answers 404 on the tags list of a repository it does not have
+            if re.search(r"name unknown|repository name not known|NAME_UNKNOWN|status code from registry 404",
+                         out + err):
                 return []
             raise CommandError([self.skopeo, "list-tags", self.repo(name)], rc, out + err)
         return json.loads(out).get("Tags") or []

@@ -22,6 +22,8 @@ description:
   - Writes the lock file, C(image -> registry/namespace/name:tag-N@sha256:digest), as YAML and JSON.
 author:
   - containergen.images contributors (@containergen)
+extends_documentation_fragment:
+  - containergen.images._registry
 attributes:
   check_mode:
     support: full
@@ -33,14 +35,6 @@ attributes:
     support: full
     description: Republishing an unchanged set pushes nothing and sends no blob.
 options:
-  registry:
-    description: Registry C(HOST:PORT).
-    type: str
-    required: true
-  namespace:
-    description: Namespace (repository path prefix) in the registry.
-    type: str
-    default: containergen
   tag:
     description: Floating tag (revisions are C(TAG-N)), or a static release tag such as C(4.0.0).
     type: str
@@ -62,17 +56,6 @@ options:
     description: Tag of the local images.
     type: str
     default: latest
-  authfile:
-    description: Registry credentials file (containers-auth.json format), as written by the C(containergen.images.registry) role.
-    type: path
-  cert_dir:
-    description: Directory with the registry's C(ca.crt). By default the system trust and C(/etc/containers/certs.d) apply.
-    type: path
-  tls_verify:
-    description:
-      - Verify the registry's TLS certificate. Turning this off is insecure and only for throwaway setups.
-    type: bool
-    default: true
   lock_dir:
     description: Directory of the per-registry publish lock file.
     type: path
@@ -80,9 +63,8 @@ options:
   lock_file:
     description: Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
     type: path
-requirements:
-  - skopeo and podman on the host
 notes:
+  - Requires podman (to read the local images) besides skopeo.
   - Credentials come from O(authfile) only; they are never put on a command line.
 """
 
@@ -162,24 +144,20 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
 from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
+from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "registry": {"type": "str", "required": True},
-            "namespace": {"type": "str", "default": "containergen"},
-            "tag": {"type": "str", "default": "latest"},
-            "images": {"type": "list", "elements": "str", "default": []},
-            "local_namespace": {"type": "str", "default": "localhost/containergen"},
-            "local_prefix": {"type": "str", "default": ""},
-            "local_tag": {"type": "str", "default": "latest"},
-            "authfile": {"type": "path"},
-            "cert_dir": {"type": "path"},
-            "tls_verify": {"type": "bool", "default": True},
-            "lock_dir": {"type": "path", "default": "/run/lock"},
-            "lock_file": {"type": "path"},
-        },
+        argument_spec=registry_argument_spec(
+            tag={"type": "str", "default": "latest"},
+            images={"type": "list", "elements": "str", "default": []},
+            local_namespace={"type": "str", "default": "localhost/containergen"},
+            local_prefix={"type": "str", "default": ""},
+            local_tag={"type": "str", "default": "latest"},
+            lock_dir={"type": "path", "default": "/run/lock"},
+            lock_file={"type": "path"},
+        ),
         supports_check_mode=True,
     )
     if not module.params["tls_verify"]:

@@ -104,7 +104,7 @@ def test_certificate_and_key_that_do_not_match_are_refused(registry_run, tmp_pat
     rc, output, paths = registry_run({"registry_tls_cert": cert, "registry_tls_key": other_key,
                                       "registry_tls_ca": cert})
     # The role's message names the files given in registry_tls_key and registry_tls_cert.
-    _assert_refused(rc, output, paths, other_key + " does not match " + cert)
+    _assert_refused(rc, output, paths, "registry_tls_key (%s) does not match registry_tls_cert (%s)" % (other_key, cert))
 
 
 def test_tls_off_without_the_acknowledgement_is_refused(registry_run):

@@ -925,3 +925,11 @@ def test_publish_lock_other_registry_does_not_block(tmp_path):
         thread.start()
         assert entered.wait(2)
         thread.join(2)
+
+
+def test_list_tags_of_a_repository_distribution_does_not_have_is_empty():
+    """What distribution 2.8 really answers on /v2/NAME/tags/list of an unknown repository."""
+    err = ('time="2026-11-22T00:19:54Z" level=fatal msg="Error listing repository tags: fetching tags list: '
+           'invalid status code from registry 404 (Not Found)"')
+    registry = Registry(Runner(run=FakeRun((1, "", err))), "localhost:5000", "ns")
+    assert registry.list_tags("nothing") == []
