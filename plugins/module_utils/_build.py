@@ -139,10 +139,10 @@ def image_labels(planned, profile, manifest, options):
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.vendor": "containergen.images",
     }
-    if planned.parent is None:
-        # Only for images on an external base: a parent's local reference depends on the namespace,
-        # which is not part of the content (an image is reused across namespaces by fingerprint).
-        labels["org.opencontainers.image.base.name"] = planned.from_ref
+    # Only images on an external base name it: a parent's local reference depends on the namespace,
+    # which is not part of the content (an image is reused across namespaces by fingerprint). A
+    # child removes the label it would inherit from its parent (None: remove).
+    labels["org.opencontainers.image.base.name"] = planned.from_ref if planned.parent is None else None
     if options.source_revision:
         labels["org.opencontainers.image.revision"] = options.source_revision
     if options.source_url:

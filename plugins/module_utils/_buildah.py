@@ -103,8 +103,8 @@ class BuildahEngine(object):
         argv = [self.buildah, "config"]
         for verb, arg in options:
             if verb == "label":
-                for key, value in sorted(arg.items()):
-                    argv += ["--label", "%s=%s" % (key, value)]
+                for key, value in sorted(arg.items()):  # None removes an inherited label
+                    argv += ["--label", "%s-" % key if value is None else "%s=%s" % (key, value)]
             elif verb == "healthcheck":
                 argv += healthcheck_flags(arg)
             elif verb in ("entrypoint", "cmd"):

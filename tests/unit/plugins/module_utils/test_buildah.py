@@ -257,3 +257,10 @@ def test_healthcheck_shell_form_keeps_shell_semantics():
 def test_healthcheck_exec_form_json():
     flags = healthcheck_flags('CMD ["redis-cli", "ping"]')
     assert shlex.split(flags[1]) == ["CMD", "redis-cli", "ping"]
+
+
+def test_configure_removes_a_label_given_none():
+    runner = Runner(run=FakeRun((0, "", "")))
+    ENGINE.configure(runner, "ctr", [("label", {"keep": "1", "org.opencontainers.image.base.name": None})])
+    assert runner._run.argvs == [["buildah", "config", "--label", "keep=1",
+                                  "--label", "org.opencontainers.image.base.name-", "ctr"]]
