@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="cg-auth-bench-")
+    os.chmod(work, 0o755)  # the registry user must reach its files below it
     state = os.path.join(work, "state")
     authfile = os.path.join(work, "auth.json")
     rows = []
