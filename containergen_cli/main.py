@@ -21,14 +21,8 @@ def _report(args, out):
     from ansible_collections.containergen.images.plugins.module_utils import _pipeline, _publish  # pylint: disable=import-outside-toplevel
     registry = _pipeline.registry_client({"registry": args.registry, "namespace": args.namespace,
                                           "authfile": args.authfile})
-    old, new = args.old, args.new
-    if not (old and new):
-        numbers = _publish.revisions(registry.list_tags(args.name), args.tag)
-        if len(numbers) < 2:
-            raise core.CLIError("%s: fewer than two revisions of %s" % (args.name, args.tag))
-        old, new = old or "%s-%d" % (args.tag, numbers[-2]), new or "%s-%d" % (args.tag, numbers[-1])
     try:
-        diff = _publish.report(registry, args.name, old, new)
+        diff = _publish.report(registry, args.name, args.old, args.new, args.tag)
     except _publish.PublishError as exc:
         raise core.CLIError(str(exc))
     if args.json:

@@ -352,8 +352,15 @@ def cull(registry, names, tag, max_age_days, keep_digests, check_mode=False, now
     return results
 
 
-def report(registry, name, old_tag, new_tag):
-    """Packages added, removed and updated from name:old_tag to name:new_tag, and a one-line summary."""
+def report(registry, name, old_tag=None, new_tag=None, tag="latest"):
+    """Packages added, removed and updated from name:old_tag to name:new_tag, and a one-line summary.
+    Without old_tag/new_tag, the two latest revisions of tag are compared."""
+    if not (old_tag and new_tag):
+        numbers = revisions(registry.list_tags(name), tag)
+        if len(numbers) < (1 if (old_tag or new_tag) else 2):
+            raise PublishError("%s: fewer than two revisions of %s to compare" % (name, tag))
+        new_tag = new_tag or "%s-%d" % (tag, numbers[-1])
+        old_tag = old_tag or "%s-%d" % (tag, numbers[-2])
     old, new = registry.inspect(name, old_tag), registry.inspect(name, new_tag)
     for tag, info in ((old_tag, old), (new_tag, new)):
         if info is None:

@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
+
 
 def definitions_argument_spec(**extra):
     spec = {
@@ -41,3 +45,14 @@ def registry_argument_spec(**extra):
     }
     spec.update(extra)
     return spec
+
+
+@contextlib.contextmanager
+def failing_on(module, *errors):
+    """Turn the given errors into module failures with their message (and a failed command's argv)."""
+    try:
+        yield
+    except CommandError as exc:
+        module.fail_json(msg=str(exc), command=exc.argv)
+    except errors as exc:
+        module.fail_json(msg=str(exc))

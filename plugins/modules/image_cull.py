@@ -74,9 +74,8 @@ images:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils import _publish
-from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
-from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
 
 
 def main():
@@ -90,16 +89,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
+    with failing_on(module, _publish.PublishError, OSError, ValueError):
         keep = set()
         for path in params["lock_files"]:
             keep |= {_publish.parse_lock_ref(ref)[2] for ref in _publish.read_lock_file(path).values()}
         results = _publish.cull(registry_client(params), params["images"], params["tag"], params["max_age_days"],
                                 keep, check_mode=module.check_mode)
-    except (_publish.PublishError, OSError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), command=exc.argv)
     module.exit_json(changed=any(r["deleted"] for r in results), images=results)
 
 

@@ -71,9 +71,8 @@ images:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils import _publish
-from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
-from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
 
 
 def main():
@@ -87,7 +86,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
+    with failing_on(module, _publish.PublishError, OSError, ValueError):
         registry = registry_client(params)
         entries = _publish.read_lock_file(params["lock_file"]) if params["lock_file"] else {}
         if params["action"] == "promote":
@@ -97,10 +96,6 @@ def main():
             if not names:
                 module.fail_json(msg="rollback needs images or a lock_file naming them")
             results = _publish.rollback(registry, names, check_mode=module.check_mode)
-    except (_publish.PublishError, OSError, ValueError) as exc:
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), command=exc.argv)
     module.exit_json(changed=any(r["action"] != "unchanged" for r in results), images=results)
 
 

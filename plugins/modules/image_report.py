@@ -75,9 +75,8 @@ updated:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils import _publish
-from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
-from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
 
 
 def main():
@@ -91,20 +90,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        registry = registry_client(params)
-        old, new = params["old"], params["new"]
-        if not (old and new):
-            numbers = _publish.revisions(registry.list_tags(params["name"]), params["tag"])
-            if len(numbers) < 2 and not (old or new):
-                module.fail_json(msg="%s: fewer than two revisions of %s to compare" % (params["name"], params["tag"]))
-            new = new or "%s-%d" % (params["tag"], numbers[-1])
-            old = old or "%s-%d" % (params["tag"], numbers[-2])
-        result = _publish.report(registry, params["name"], old, new)
-    except (_publish.PublishError, IndexError) as exc:
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        module.fail_json(msg=str(exc), command=exc.argv)
+    with failing_on(module, _publish.PublishError):
+        result = _publish.report(registry_client(params), params["name"], params["old"], params["new"], params["tag"])
     module.exit_json(changed=False, **result)
 
 

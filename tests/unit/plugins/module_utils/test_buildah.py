@@ -12,24 +12,8 @@ import shlex
 import pytest
 
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine, healthcheck_flags
+from fakes import FakeRun  # pylint: disable=import-error
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
-
-
-class FakeRun(object):
-    """The run seam: records every call and answers from a queue (default: success, no output)."""
-
-    def __init__(self, *answers):
-        self.calls = []
-        self.answers = list(answers)
-
-    def __call__(self, argv, timeout=None, env=None, data=None, log=None):
-        assert isinstance(argv, list) and all(isinstance(a, str) for a in argv), argv
-        self.calls.append({"argv": argv, "timeout": timeout, "env": env, "data": data, "log": log})
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    @property
-    def argvs(self):
-        return [call["argv"] for call in self.calls]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from ansible_collections.containergen.images.plugins.module_utils import _publis
 from ansible_collections.containergen.images.plugins.module_utils._build import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
 )
+from fakes import FakeRun  # pylint: disable=import-error
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
 from ansible_collections.containergen.images.plugins.module_utils._publish import (
     PublishError, PublishLock, Registry,
@@ -39,22 +40,6 @@ def labels(fingerprint, manifest_digest, **extra):
 
 
 # ---- the run seam -------------------------------------------------------------------------------
-
-class FakeRun(object):
-    """The run seam: records every call and answers from a queue (default: success, no output)."""
-
-    def __init__(self, *answers):
-        self.calls = []
-        self.answers = list(answers)
-
-    def __call__(self, argv, timeout=None, env=None, data=None, log=None):
-        assert isinstance(argv, list) and all(isinstance(a, str) for a in argv), argv
-        self.calls.append({"argv": argv, "timeout": timeout, "env": env, "data": data, "log": log})
-        return self.answers.pop(0) if self.answers else (0, "", "")
-
-    @property
-    def argvs(self):
-        return [call["argv"] for call in self.calls]
 
 
 REG = "registry.example:5000"
