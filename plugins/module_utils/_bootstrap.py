@@ -79,7 +79,7 @@ def dnf_argv(settings, root):
 
 def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=None):
     """Make sure the profile's base image exists locally. Returns (image_id, action) where action
-    is 'present', 'bootstrapped' or 'pulled'."""
+    is 'present', 'bootstrapped', 'copied' (from the engine's donor store) or 'pulled'."""
     base = profile["base"]
     ref = base["image"]
     images = images if images is not None else engine.list_images(run)
@@ -87,15 +87,19 @@ def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=
     if base["method"] == "pull":
         if current and not refresh:
             return current["id"], "present"
-        run(["podman", "pull", "--quiet", base.get("pull") or ref])
-        if base.get("pull") and base["pull"] != ref:
-            run(["podman", "tag", base["pull"], ref])
+        engine.pull(run, base.get("pull") or ref, ref)
         return engine.list_images(run)[ref]["id"], "pulled"
 
     settings = recipe(profile)
     digest = recipe_hash(settings)
     if current and current["labels"].get(RECIPE_LABEL) == digest and not refresh:
         return current["id"], "present"
+    donor = getattr(engine, "donor", None)
+    if donor is not None and not refresh:
+        # The same recipe already bootstrapped in another engine's store (podman's, for docker).
+        theirs = donor.list_images(run).get(ref)
+        if theirs and theirs["labels"].get(RECIPE_LABEL) == digest:
+            return engine.adopt(run, donor, ref, work_dir), "copied"
     tool = settings.get("tool", "mmdebstrap")
     os.makedirs(work_dir, exist_ok=True)
     tarball = os.path.join(work_dir, "%s-rootfs.tar" % profile["name"])
@@ -112,8 +116,8 @@ def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=
         else:
             raise DefinitionError(["%s: profile %r: key 'base.bootstrap.tool': unknown tool %r (mmdebstrap or dnf)"
                                    % (profile["path"], profile["name"], tool)])
-        out = run(["podman", "import", "--quiet"] + changes + [tarball, ref])[1]
+        image_id = engine.import_rootfs(run, tarball, ref, changes)
     finally:
         if os.path.exists(tarball):
             os.unlink(tarball)
-    return out.strip().splitlines()[-1].replace("sha256:", ""), "bootstrapped"
+    return image_id, "bootstrapped"

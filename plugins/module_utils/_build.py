@@ -65,7 +65,7 @@ def manifest_digest(manifest):
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _transfer_args(arg):
+def transfer_args(arg):
     words = arg if isinstance(arg, list) else shlex.split(arg)
     chown = None
     for word in [w for w in words if w.startswith("--")]:
@@ -106,7 +106,7 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
                 env.update(build_args)
                 timed("run", engine.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
             elif verb in ("add", "copy"):
-                sources, dest, chown = _transfer_args(arg)
+                sources, dest, chown = transfer_args(arg)
                 sources = [os.path.normpath(os.path.join(definitions_dir, s)) for s in sources]
                 timed("copy", engine.transfer, run, container, verb, sources, dest, chown)
         # One exec for the profile's cleanup and the version manifest: cleanup output goes to the
@@ -126,6 +126,15 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
             engine.remove_container(run.child(deadline=None, log=run.log), container)
 
 
+def build(run, engine, planned, profile, definitions_dir, options):
+    """An engine that builds from a Containerfile (docker) has its own build_image; buildah builds
+    step by step in a working container (build_one)."""
+    own = getattr(engine, "build_image", None)
+    if own is not None:
+        return own(run, planned, profile, definitions_dir, options)
+    return build_one(run, engine, planned, profile, definitions_dir, options)
+
+
 def image_labels(planned, profile, manifest, options):
     created = options.created or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = {
@@ -141,8 +150,8 @@ def image_labels(planned, profile, manifest, options):
     }
     # Only images on an external base name it: a parent's local reference depends on the namespace,
     # which is not part of the content (an image is reused across namespaces by fingerprint). A
-    # child removes the label it would inherit from its parent (None: remove).
-    labels["org.opencontainers.image.base.name"] = planned.from_ref if planned.parent is None else None
+    # child empties the label it would inherit (a Containerfile, hence docker, cannot remove one).
+    labels["org.opencontainers.image.base.name"] = planned.from_ref if planned.parent is None else ""
     if options.source_revision:
         labels["org.opencontainers.image.revision"] = options.source_revision
     if options.source_url:
@@ -200,7 +209,7 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
                     result["attempts"] += 1
                     run = runner.child(deadline=start + options.timeout if options.timeout else None, log=log)
                     try:
-                        built = build_one(run, engine, item, profile, definitions[item.name].directory, options)
+                        built = build(run, engine, item, profile, definitions[item.name].directory, options)
                         result.update(status="built", image_id=built["image_id"], timings=built["timings"],
                                       packages=len(built["manifest"]))
                         break

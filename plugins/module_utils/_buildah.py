@@ -32,6 +32,7 @@ CONFIG_FLAGS = {
 
 class BuildahEngine(object):
     name = "buildah"
+    transport = "containers-storage:"
 
     def __init__(self, buildah="buildah", podman="podman", isolation="chroot", network="host"):
         self.buildah = buildah
@@ -68,6 +69,17 @@ class BuildahEngine(object):
 
     def remove_image(self, run, ref):
         run([self.buildah, "rmi", ref], check=False)
+
+    # ---- base images ------------------------------------------------------------------------
+    def import_rootfs(self, run, tarball, ref, changes):
+        """Import a root filesystem tarball as ref; changes are --change arguments. Returns the ID."""
+        out = run([self.podman, "import", "--quiet"] + list(changes) + [tarball, ref])[1]
+        return out.strip().splitlines()[-1].replace("sha256:", "")
+
+    def pull(self, run, source, ref):
+        run([self.podman, "pull", "--quiet", source])
+        if source != ref:
+            run([self.podman, "tag", source, ref])
 
     # ---- building ---------------------------------------------------------------------------
     def from_image(self, run, from_ref, name):
@@ -135,7 +147,7 @@ class BuildahEngine(object):
         return [name for name in out.split() if name.startswith(prefix)]
 
 
-_HEALTHCHECK_RE = re.compile(r"^\s*((?:--[a-z-]+=\S+\s+)*)(?:(CMD|NONE)\b)?\s*(.*)$", re.I | re.S)
+HEALTHCHECK_RE = re.compile(r"^\s*((?:--[a-z-]+=\S+\s+)*)(?:(CMD|NONE)\b)?\s*(.*)$", re.I | re.S)
 _HEALTHCHECK_OPTIONS = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
                         "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
 
@@ -147,7 +159,7 @@ def healthcheck_flags(spec):
         words = spec[1:] if spec and spec[0].upper() == "CMD" else spec
         return ["--healthcheck", "NONE"] if words == ["NONE"] else \
             ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)]
-    match = _HEALTHCHECK_RE.match(spec)
+    match = HEALTHCHECK_RE.match(spec)
     # Without CMD (seen in the wild), the text is taken as a shell command.
     options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
     if not command and kind == "CMD":

@@ -18,6 +18,7 @@ import time
 from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan, _publish
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
+from ansible_collections.containergen.images.plugins.module_utils._docker import DockerEngine
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     apply_extra_config, load_definitions, load_profile,
 )
@@ -37,6 +38,20 @@ COMMON_DEFAULTS = {
     "template_vars": {},
     "base_image": None,
 }
+
+
+ENGINES = ("buildah", "docker")
+
+
+def make_engine(params):
+    """The engine params name: buildah (default) or docker (through the Docker SDK)."""
+    name = params.get("engine") or "buildah"
+    if name == "buildah":
+        return BuildahEngine(isolation=params.get("isolation") or "chroot")
+    if name == "docker":
+        # podman's store is the donor: a base bootstrapped for buildah is copied, not made again.
+        return DockerEngine(base_url=params.get("docker_host"), donor=BuildahEngine())
+    raise ValueError("engine %r: must be one of %s" % (name, ", ".join(ENGINES)))
 
 
 def collection_path(*parts):
@@ -76,7 +91,7 @@ def plan_images(params, runner=None, engine=None):
     p, definitions, profile = load(params)
     status, base_ids = {}, {}
     if runner is not None:
-        engine = engine or BuildahEngine()
+        engine = engine or make_engine(params)
         images = engine.list_images(runner)
         base_ids = {ref: info["id"] for ref, info in images.items()}
         plan = make_plan(p, definitions, profile, base_ids)
@@ -107,7 +122,7 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
     """
     p, definitions, profile = load(params)
     runner = runner or Runner()
-    engine = engine or BuildahEngine(isolation=params.get("isolation") or "chroot")
+    engine = engine or make_engine(params)
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with open(lock_path, "a", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -141,7 +156,7 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress):
                                 existing=images)
     summary = _build.summarize(results, time.monotonic() - start)
     base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
-    summary.update(profile=profile["name"], base={"ref": profile["base"]["image"], "id": base_id,
+    summary.update(engine=engine.name, profile=profile["name"], base={"ref": profile["base"]["image"], "id": base_id,
                                                   "action": base_action, "size": base_size,
                                                   "seconds": base_seconds})
     summary["total_size"] += base_size
@@ -163,7 +178,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     tls_verify, lock_dir, lock_file (path without extension).
     """
     runner = runner or Runner()
-    engine = engine or BuildahEngine()
+    engine = engine or make_engine(params)
     local = engine.list_images(runner)
     local_namespace = (params.get("local_namespace") or "localhost/containergen").rstrip("/")
     local_prefix, local_tag = params.get("local_prefix") or "", params.get("local_tag") or "latest"
@@ -183,6 +198,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
             raise _publish.PublishError("%s: local image %s does not exist (build it first)" % (name, ref))
         sources[name] = ref
     registry = registry_client(params, runner)
+    registry.source_transport = engine.transport
     tag = params.get("tag") or "latest"
     start = time.monotonic()
     results = []

@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - reported by the module
 
 # Bumped whenever what a build writes into an image changes (steps, labels), so that images built
 # by an older version are not reused as they are.
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 4
 LABEL_PREFIX = "containergen."
 
 # TripleO's role defaults for every tcib_* key, so that templates referring to unset keys render.

@@ -50,8 +50,10 @@ def revisions(tags, tag):
 class Registry(object):
     """skopeo, against one registry: TLS verified by default, credentials from an authfile."""
 
-    def __init__(self, run, registry, namespace, authfile=None, cert_dir=None, tls_verify=True, skopeo="skopeo"):
+    def __init__(self, run, registry, namespace, authfile=None, cert_dir=None, tls_verify=True, skopeo="skopeo",
+                 source_transport="containers-storage:"):
         self.run = run
+        self.source_transport = source_transport  # where local images live: buildah's or docker's store
         self.registry = registry.rstrip("/")
         self.namespace = namespace.strip("/")
         self.authfile = authfile
@@ -105,13 +107,13 @@ class Registry(object):
         return list(zip(diff_ids, sizes))
 
     def push(self, source, name, tag):
-        """Copy a local image (containers-storage reference) to name:tag. Returns the blobs sent.
+        """Copy a local image (a reference in the engine's store) to name:tag. Returns the blobs sent.
 
         --debug is what makes skopeo name the blobs it skips; its debug lines are parsed here and
         never surfaced (only non-debug lines go into an error).
         """
         argv = [self.skopeo, "--debug", "copy", "--retry-times", "2"] + self._flags(("dest-",)) + [
-            "containers-storage:" + source, "docker://%s:%s" % (self.repo(name), tag)]
+            self.source_transport + source, "docker://%s:%s" % (self.repo(name), tag)]
         rc, out, err = self.run(argv, check=False)
         if rc != 0:
             plain = [line for line in (out + err).splitlines() if "level=debug" not in line]

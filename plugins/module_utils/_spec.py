@@ -34,6 +34,16 @@ def definitions_argument_spec(**extra):
     return spec
 
 
+def engine_argument_spec(**extra):
+    """The local image store's engine (documented by the containergen.images._engine fragment)."""
+    spec = {
+        "engine": {"type": "str", "default": "buildah", "choices": ["buildah", "docker"]},
+        "docker_host": {"type": "str"},
+    }
+    spec.update(extra)
+    return spec
+
+
 def registry_argument_spec(**extra):
     """Options of every module that talks to a registry (documented by containergen.images._registry)."""
     spec = {

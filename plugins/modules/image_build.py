@@ -22,6 +22,7 @@ author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._definitions
+  - containergen.images._engine
 attributes:
   check_mode:
     support: full
@@ -200,12 +201,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import build_images, plan_images
-from ansible_collections.containergen.images.plugins.module_utils._spec import definitions_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import (
+    definitions_argument_spec, engine_argument_spec,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=definitions_argument_spec(
+        argument_spec=definitions_argument_spec(**engine_argument_spec(
             threads={"type": "int", "default": 2},
             timeout={"type": "int", "default": 1800},
             retries={"type": "int", "default": 1},
@@ -220,7 +223,7 @@ def main():
             isolation={"type": "str", "default": "chroot", "choices": ["chroot", "oci"]},
             source_revision={"type": "str", "default": ""},
             source_url={"type": "str", "default": ""},
-        ),
+        )),
         supports_check_mode=True,
     )
     params = module.params

@@ -19,6 +19,7 @@ author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._definitions
+  - containergen.images._engine
 attributes:
   check_mode:
     support: full
@@ -115,12 +116,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import plan_images
-from ansible_collections.containergen.images.plugins.module_utils._spec import definitions_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import (
+    definitions_argument_spec, engine_argument_spec,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=definitions_argument_spec(inspect_local={"type": "bool", "default": True}),
+        argument_spec=definitions_argument_spec(**engine_argument_spec(
+            inspect_local={"type": "bool", "default": True})),
         supports_check_mode=True,
     )
     try:

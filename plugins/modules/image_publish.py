@@ -24,6 +24,7 @@ author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
   - containergen.images._registry
+  - containergen.images._engine
 attributes:
   check_mode:
     support: full
@@ -144,12 +145,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
 from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
-from ansible_collections.containergen.images.plugins.module_utils._spec import registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._spec import (
+    engine_argument_spec, registry_argument_spec,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=registry_argument_spec(
+        argument_spec=registry_argument_spec(**engine_argument_spec(
             tag={"type": "str", "default": "latest"},
             images={"type": "list", "elements": "str", "default": []},
             local_namespace={"type": "str", "default": "localhost/containergen"},
@@ -157,7 +160,7 @@ def main():
             local_tag={"type": "str", "default": "latest"},
             lock_dir={"type": "path", "default": "/run/lock"},
             lock_file={"type": "path"},
-        ),
+        )),
         supports_check_mode=True,
     )
     if not module.params["tls_verify"]:

@@ -16,6 +16,7 @@ from ansible_collections.containergen.images.plugins.module_utils._bootstrap imp
     DEFAULT_DEBIAN_MIRROR, RECIPE_LABEL, dnf_argv, ensure_base, host_debian_mirror, mmdebstrap_argv, recipe,
     recipe_hash,
 )
+from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError, load_profile
 
@@ -171,8 +172,11 @@ class FakeRun(object):
         return answer
 
 
-class FakeEngine(object):
+class FakeEngine(BuildahEngine):
+    """The real buildah engine (its argv goes to FakeRun) over a fixed image listing."""
+
     def __init__(self, images):
+        BuildahEngine.__init__(self)
         self.images = images
 
     def list_images(self, run):

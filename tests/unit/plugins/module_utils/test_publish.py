@@ -155,7 +155,8 @@ def test_every_skopeo_call_exact_argv(case):
 
 def test_registry_has_no_password_parameter():
     params = list(pyinspect.signature(Registry).parameters)
-    assert params == ["run", "registry", "namespace", "authfile", "cert_dir", "tls_verify", "skopeo"]
+    assert params == ["run", "registry", "namespace", "authfile", "cert_dir", "tls_verify", "skopeo",
+                      "source_transport"]
     assert not [p for p in params if "pass" in p or "cred" in p or "token" in p]
 
 

@@ -1,0 +1,425 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The Docker engine: the same definitions built through the Docker SDK from a rendered Containerfile.
+
+Each image takes two builds on the daemon:
+
+1. The image's steps on its parent, with consecutive RUN steps joined into one RUN and the
+   profile's cleanup plus the version manifest query appended to the last one. When the daemon
+   allows ``--squash`` (experimental features on), the image's own steps become one layer; without
+   it, each RUN group and each COPY/ADD is a layer. The manifest is read from the build output.
+2. ``FROM`` that result with the labels (fingerprint, manifest and its digest, OCI labels): labels
+   are configuration only, so no layer is added. Only this build tags the image, so a failure never
+   leaves an image at the reference carrying a fingerprint it does not match.
+
+Build-time settings (proxies) are build arguments: the predefined proxy arguments are not recorded
+in the image. The daemon removes the build containers itself (forcerm), also when a build is
+cancelled at its deadline by closing the connection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shlex
+import socket
+import tarfile
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+
+from ansible_collections.containergen.images.plugins.module_utils._buildah import HEALTHCHECK_RE, healthcheck_flags
+from ansible_collections.containergen.images.plugins.module_utils._build import (
+    CONFIG_VERBS, image_labels, parse_manifest, transfer_args,
+)
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, CommandTimeout
+
+try:
+    import docker
+    import docker.errors
+    import requests.exceptions
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:  # reported when the engine is created
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+# Build arguments Docker knows without an ARG line and keeps out of the image history.
+PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+                   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+CONTAINERFILE = "Containerfile"
+_STEP_ID_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.M)
+
+
+class EngineError(CommandError):
+    """The daemon or the SDK failed (as a CommandError, so that callers handle both engines alike)."""
+
+    def __init__(self, message, argv=("docker",)):
+        CommandError.__init__(self, list(argv), 1, message)
+        self.args = (message,)
+
+
+def _line(verb, arg, image):
+    """One Containerfile instruction; values must stay on one line (exec forms are JSON)."""
+    if verb in ("entrypoint", "cmd"):
+        text = json.dumps(arg if isinstance(arg, list) else shlex.split(arg))
+    elif verb == "volume":
+        text = json.dumps([arg])
+    elif verb == "shell":
+        text = json.dumps(arg if isinstance(arg, list) else shlex.split(arg))
+    elif verb in ("env", "arg"):
+        key, dummy, value = arg.partition("=")
+        text = '%s="%s"' % (key, value.replace("\\", "\\\\").replace('"', '\\"'))
+    elif verb == "healthcheck":
+        text = healthcheck_instruction(arg)
+    else:
+        text = str(arg)
+    if "\n" in text or "\r" in text:
+        raise ValueError("%s: %s value spans lines, which a Containerfile cannot hold: %r" % (image, verb, arg))
+    return "%s %s" % (verb.upper(), text)
+
+
+def healthcheck_instruction(spec):
+    """HEALTHCHECK's argument, checked as the buildah engine checks it (same options, same forms)."""
+    healthcheck_flags(spec)  # raises ValueError on unknown options or a missing command
+    if isinstance(spec, list):
+        words = spec[1:] if spec and spec[0].upper() == "CMD" else spec
+        return "NONE" if words == ["NONE"] else "CMD " + json.dumps(words)
+    match = HEALTHCHECK_RE.match(spec)
+    options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
+    return "NONE" if kind == "NONE" else " ".join(options + ["CMD", command])
+
+
+def render_containerfile(planned, profile, definitions_dir, marker, build_args=()):
+    """The Containerfile of build 1, its build context files and the labels its steps set.
+
+    Returns (text, files, labels): files maps a path in the context to a path on disk.
+    """
+    steps = planned.steps
+    work = [i for i, (verb, arg) in enumerate(steps) if verb in ("run", "add", "copy")]
+    last_work = work[-1] if work else -1
+    lines = ["FROM %s" % planned.from_ref]
+    lines += ["ARG %s" % key for key in sorted(build_args) if key not in PREDEFINED_ARGS]
+    files, labels, group = {}, {}, []
+    state = {"shell": ["/bin/sh", "-c"], "user": None}
+
+    def flush():
+        if group:
+            script = group[0] if len(group) == 1 else " &&\n".join("(\n%s\n)" % s for s in group)
+            lines.append("RUN " + json.dumps(state["shell"] + [script]))
+            del group[:]
+
+    query = " ".join(shlex.quote(word) for word in profile["package_manager"]["manifest"])
+    cleanup = profile["package_manager"].get("cleanup")
+    # printf joins the marker only in the output: the step header echoes the command, not the marker.
+    head, tail = marker.split("-", 1)
+    finish = "printf '%%s-%%s\\n' %s %s && %s && printf '%%s-%%s\\n' %s %s-end" % (head, tail, query, head, tail)
+    if cleanup:
+        finish = "{ %s\n} >&2 && %s" % (cleanup, finish)
+
+    def manifest_step():
+        if state["user"] in ("root", "0"):
+            group.append(finish)
+            flush()
+        else:  # the cleanup needs root whatever USER the definition set
+            flush()
+            lines.append("USER root")
+            lines.append("RUN " + json.dumps(["/bin/sh", "-c", finish]))
+            if state["user"]:
+                lines.append("USER %s" % state["user"])
+
+    if last_work < 0:
+        manifest_step()
+    for index, (verb, arg) in enumerate(steps):
+        if verb == "label":
+            for key, value in arg.items():
+                labels[key] = "" if value is None else str(value)
+                try:
+                    _quote(key + labels[key])
+                except ValueError:
+                    raise ValueError("%s: label %s spans lines, which a Containerfile cannot hold" % (planned.name, key))
+        elif verb == "run":
+            group.append(arg if isinstance(arg, str) else " ".join(shlex.quote(w) for w in arg))
+        elif verb in ("add", "copy"):
+            flush()
+            sources, dest, chown = transfer_args(arg)
+            context = []
+            for source in sources:
+                name = "files/%d/%s" % (len(files), os.path.basename(os.path.normpath(source)))
+                files[name] = os.path.normpath(os.path.join(definitions_dir, source))
+                context.append(name)
+            lines.append("%s %s%s" % (verb.upper(), "--chown=%s " % chown if chown else "",
+                                      json.dumps(context + [dest])))
+        elif verb in CONFIG_VERBS:
+            flush()
+            lines.append(_line(verb, arg, planned.name))
+            if verb == "shell":
+                state["shell"] = arg if isinstance(arg, list) else shlex.split(arg)
+            elif verb == "user":
+                state["user"] = arg
+        elif verb == "arg":
+            flush()
+            lines.append(_line(verb, arg, planned.name))
+        else:
+            raise ValueError("%s: step %r is not supported by the docker engine" % (planned.name, verb))
+        if index == last_work:
+            manifest_step()
+    flush()
+    return "\n".join(lines) + "\n", files, labels
+
+
+def _quote(text):
+    """A double-quoted Containerfile word: no variable expansion, escapes kept literal."""
+    if "\n" in text or "\r" in text:
+        raise ValueError("label text spans lines, which a Containerfile cannot hold: %r" % text[:80])
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+
+
+def label_containerfile(image_id, labels):
+    """Build 2: the labels on the image of build 1, in one instruction (one configuration-only step)."""
+    pairs = " ".join("%s=%s" % (_quote(key), _quote(str(value))) for key, value in sorted(labels.items()))
+    return "FROM %s\nLABEL %s\n" % (image_id, pairs)
+
+
+def _context(containerfile, files=None):
+    """An uncompressed tar build context in memory (the context holds only the copied sources)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = containerfile.encode("utf-8")
+        info = tarfile.TarInfo(CONTAINERFILE)
+        info.size, info.mode, info.mtime = len(data), 0o644, 0
+        tar.addfile(info, io.BytesIO(data))
+        for name, path in sorted((files or {}).items()):
+            tar.add(path, arcname=name)
+    buffer.seek(0)
+    return buffer
+
+
+def extract_manifest(output, marker):
+    start, end = "\n%s\n" % marker, "\n%s-end\n" % marker
+    text = "\n" + output
+    if start not in text or end not in text:
+        raise EngineError("the build printed no version manifest (marker %s missing)" % marker)
+    return parse_manifest(text.split(start, 1)[1].split(end, 1)[0])
+
+
+if HAS_DOCKER:
+    class _Client(docker.APIClient):
+        """Keeps the last streaming response so that a watchdog can cut it at the deadline."""
+
+        def _stream_helper(self, response, decode=False):
+            self.streaming = response
+            return super(_Client, self)._stream_helper(response, decode)
+
+
+class DockerEngine(object):
+    name = "docker"
+    transport = "docker-daemon:"
+
+    def __init__(self, base_url=None, network="host", squash="auto", client=None, donor=None):
+        """squash: True, False or "auto" (when the daemon runs with experimental features).
+        donor: an engine whose store may already hold the bootstrapped base (podman's)."""
+        self.base_url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self.network = network
+        self.squash_mode = squash
+        self._client = client
+        self._squash = None
+        self.donor = donor
+
+    def client(self):
+        if self._client is None:
+            if not HAS_DOCKER:
+                raise EngineError("engine docker needs the Python package 'docker' (Docker SDK for Python): %s"
+                                  % DOCKER_IMPORT_ERROR.strip().splitlines()[-1])
+            try:
+                self._client = _Client(base_url=self.base_url, version="auto")
+            except docker.errors.DockerException as exc:
+                raise EngineError("cannot reach the Docker daemon at %s: %s" % (self.base_url, exc))
+        return self._client
+
+    def api(self, action, method, *args, **kwargs):
+        """Call the SDK; a daemon or connection failure becomes an EngineError naming the action."""
+        client = self.client()
+        try:
+            return getattr(client, method)(*args, **kwargs)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise EngineError("docker %s failed: %s" % (action, exc), ["docker", action])
+
+    def squash(self):
+        if self._squash is None:
+            self._squash = self.squash_mode if self.squash_mode != "auto" else \
+                bool(self.api("info", "info").get("ExperimentalBuild"))
+        return self._squash
+
+    # ---- inspection -------------------------------------------------------------------------
+    def list_images(self, run):
+        images = {}
+        for item in self.api("images", "images"):
+            info = {"id": item["Id"].split(":", 1)[-1], "labels": item.get("Labels") or {},
+                    "size": item.get("Size") or 0}
+            for ref in item.get("RepoTags") or []:
+                if ref != "<none>:<none>":
+                    images[ref] = info
+        return images
+
+    def tag(self, run, image_id, ref):
+        repository, tag = split_ref(ref)
+        _log(run, "# docker tag %s %s\n" % (image_id, ref))
+        self.api("tag", "tag", image_id, repository, tag)
+
+    def remove_image(self, run, ref):
+        try:
+            self.api("rmi", "remove_image", ref)
+        except EngineError:
+            pass
+
+    def leftover_containers(self, run, prefix="cg-"):
+        return []  # the daemon removes build containers itself, also when a build is cancelled
+
+    def remove_container(self, run, container):
+        pass
+
+    # ---- base images ------------------------------------------------------------------------
+    def import_rootfs(self, run, tarball, ref, changes):
+        repository, tag = split_ref(ref)
+        self.api("import", "import_image_from_file", tarball, repository=repository, tag=tag,
+                 changes=[c for c in changes if c != "--change"])
+        return self.api("inspect", "inspect_image", ref)["Id"].split(":", 1)[-1]
+
+    def pull(self, run, source, ref):
+        repository, tag = split_ref(source)
+        self.api("pull", "pull", repository, tag=tag)
+        if source != ref:
+            self.tag(run, source, ref)
+
+    def adopt(self, run, donor, ref, work_dir):
+        """Copy ref from another engine's store (podman save | docker load, through a file)."""
+        os.makedirs(work_dir, exist_ok=True)
+        handle, archive = tempfile.mkstemp(prefix="base-", suffix=".tar", dir=work_dir)
+        os.close(handle)
+        try:
+            os.unlink(archive)  # podman save refuses to overwrite
+            run([donor.podman, "save", "--quiet", "--format", "docker-archive", "-o", archive, ref])
+            with open(archive, "rb") as data:
+                self.api("load", "load_image", data)
+        finally:
+            if os.path.exists(archive):
+                os.unlink(archive)
+        return self.api("inspect", "inspect_image", ref)["Id"].split(":", 1)[-1]
+
+    # ---- building ---------------------------------------------------------------------------
+    def build_image(self, run, planned, profile, definitions_dir, options):
+        """Build one planned image; returns {image_id, manifest, timings} like the buildah engine."""
+        timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "commit": 0.0}
+        marker = "containergen-manifest-%s" % uuid.uuid4().hex[:12]
+        try:
+            containerfile, files, labels = render_containerfile(planned, profile, definitions_dir, marker,
+                                                                options.build_env)
+        except ValueError as exc:
+            raise EngineError(str(exc), ["docker", "build", planned.name])
+        _log(run, "# Containerfile (squash: %s)\n%s" % (self.squash(), containerfile))
+        start = time.monotonic()
+        staged, output = self._build(run, planned.name, _context(containerfile, files), squash=self.squash(),
+                                     buildargs=dict(options.build_env), nocache=True)
+        timings["run"] = time.monotonic() - start
+        try:
+            manifest = extract_manifest(output, marker)
+            labels.update({k: ("" if v is None else v) for k, v in image_labels(planned, profile, manifest,
+                                                                               options).items()})
+            start = time.monotonic()
+            image_id = self._build(run, planned.name, _context(label_containerfile(staged, labels)),
+                                   tag=planned.ref)[0]
+            timings["config"] = time.monotonic() - start
+        except Exception:
+            self.remove_image(run, staged)
+            raise
+        return {"image_id": image_id, "manifest": manifest, "timings": timings}
+
+    def _build(self, run, name, context, **kwargs):
+        """One build on the daemon; returns (image ID, output). Cancelled at the runner's deadline.
+
+        Each build has its own connection, so that cancelling one never cuts a parallel build."""
+        client = _Client(base_url=self.base_url, version=self.client().api_version)
+        argv = ["docker", "build", name]
+        left = None
+        if run.deadline is not None:
+            left = run.deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(argv, 0)
+        cut = threading.Event()
+
+        def cancel():
+            # The daemon cancels a build whose client goes away: it kills and removes the container.
+            cut.set()
+            response = getattr(client, "streaming", None)
+            if response is not None:
+                sock = client._get_raw_response_socket(response)
+                try:
+                    getattr(sock, "_sock", sock).shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(left, cancel) if left is not None else None
+        chunks, image_id, error = [], None, None
+        try:
+            if watchdog:
+                watchdog.start()
+            for item in client.build(fileobj=context, custom_context=True, dockerfile=CONTAINERFILE, rm=True,
+                                     forcerm=True, network_mode=self.network, decode=True, pull=False, **kwargs):
+                if "stream" in item:
+                    chunks.append(item["stream"])
+                    _log(run, item["stream"])
+                elif "error" in item:
+                    error = item["error"]
+                    _log(run, "ERROR: %s\n" % error)
+                elif "aux" in item and "ID" in item["aux"]:
+                    image_id = item["aux"]["ID"]
+        except Exception as exc:  # the cut connection, or the daemon went away
+            if not cut.is_set():
+                raise CommandError(argv, 1, "".join(chunks[-20:]) + "\n%s: %s" % (type(exc).__name__, exc))
+        finally:
+            if watchdog:
+                watchdog.cancel()
+            client.close()
+        output = "".join(chunks)
+        steps = _STEP_ID_RE.findall(output)[1:]  # the first is the FROM image
+        if cut.is_set():
+            self._discard(run, steps)
+            raise CommandTimeout(argv, left)
+        if error or not image_id:
+            self._discard(run, steps)
+            raise CommandError(argv, 1, "".join(chunks[-20:]) + (error or "no image ID in the build output"))
+        image_id = image_id.split(":", 1)[-1]
+        if kwargs.get("squash") and steps and not image_id.startswith(steps[-1]):
+            self._discard(run, steps)  # squash keeps the unsquashed chain as dangling images: drop it
+        return image_id, output
+
+    def _discard(self, run, steps):
+        """Remove the untagged images a build left behind (removing the last prunes its parents)."""
+        if steps:
+            _log(run, "# removing intermediate image %s\n" % steps[-1])
+            self.remove_image(run, steps[-1])
+
+
+def split_ref(ref):
+    """'host:5000/ns/name:tag' -> ('host:5000/ns/name', 'tag')."""
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
+def _log(run, text):
+    if run.log is not None:
+        run.log.write(text.encode("utf-8", "replace"))
+        run.log.flush()
