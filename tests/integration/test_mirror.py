@@ -9,6 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import threading
+import time
+import urllib.request
 import uuid
 
 import pytest
@@ -100,3 +104,57 @@ def test_no_proxy_setting_stays_in_the_image(mirror, tmp_path):
              "grep -rIl -e ':%d' -e 'Acquire::http::Proxy' -e 'http_proxy' /etc /root /var/lib/apt 2>/dev/null; true"
              % PORT], capture_output=True, text=True, timeout=120, check=False)
         assert found.stdout.strip() == "", "%s keeps a proxy setting in %s" % (name, found.stdout)
+
+
+PROXIED_PORT = 3154
+# apt-cacher-ng 3.7 fails to reach a proxy on a port above 32767 (503 Connection refused): a fixed low port.
+UPSTREAM_PROXY_PORT = 3155
+PACKAGE = "http://deb.debian.org/debian/pool/main/h/hostname/hostname_3.23+nmu1_amd64.deb"
+
+
+@pytest.fixture(scope="module")
+def proxied_mirror(tmp_path_factory):
+    """A second mirror whose upstream goes through bench/slow_proxy.py (unthrottled, in this process)."""
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import slow_proxy  # pylint: disable=import-outside-toplevel,import-error
+
+    upstream = slow_proxy.SlowProxy(("127.0.0.1", UPSTREAM_PROXY_PORT))
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    work = str(tmp_path_factory.mktemp("proxied"))
+    state = "/var/tmp/cgtest-mirror-proxied-%s" % RUN_ID
+    variables = {"mirror_port": PROXIED_PORT, "mirror_config_dir": state + "/etc",
+                 "mirror_cache_dir": state + "/cache", "mirror_log_dir": state + "/log",
+                 "mirror_pid_file": state + "/acng.pid", "mirror_service_manager": "supervised",
+                 "mirror_upstream_proxy": "http://127.0.0.1:%d" % upstream.server_address[1]}
+    try:
+        rc, output = playbook("mirror", variables, work)
+        assert rc == 0, output[-3000:]
+        yield {"vars": variables, "work": work, "upstream": upstream, "config": state + "/etc/acng.conf"}
+    finally:
+        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["mirror_pid_file"], "--retry",
+                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def fetch_through(port, url):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": "http://127.0.0.1:%d" % port}))
+    with opener.open(url, timeout=60) as response:
+        return response.read()
+
+
+def test_upstream_proxy_is_used_and_the_role_stays_idempotent(proxied_mirror):
+    with open(proxied_mirror["config"], encoding="utf-8") as handle:
+        assert "Proxy: %s\n" % proxied_mirror["vars"]["mirror_upstream_proxy"] in handle.read()
+    before = proxied_mirror["upstream"].stats.snapshot()
+    first = fetch_through(PROXIED_PORT, PACKAGE)
+    after_first = proxied_mirror["upstream"].stats.snapshot()
+    assert after_first["requests"] > before["requests"]  # the download went through the upstream proxy
+    assert after_first["body_bytes"] - before["body_bytes"] >= len(first) > 0
+    assert fetch_through(PROXIED_PORT, PACKAGE) == first
+    time.sleep(1)
+    assert proxied_mirror["upstream"].stats.snapshot()["body_bytes"] == after_first["body_bytes"]  # a cache hit
+    rc, output = playbook("mirror", proxied_mirror["vars"], proxied_mirror["work"])
+    assert rc == 0, output[-2000:]
+    assert "changed=0" in output
