@@ -51,7 +51,10 @@ def add_image_arguments(parser):
     parser.add_argument("--label", dest="labels", action="append", default=[],
                         help="KEY=VALUE label for every image (repeatable); adds or replaces that key only")
     parser.add_argument("--threads", type=int, default=2, help="images built at once (default: %(default)s)")
-    parser.add_argument("--engine", default="buildah", choices=["buildah"], help="build engine")
+    parser.add_argument("--engine", default="buildah", choices=["buildah", "docker"],
+                        help="build engine: buildah, or docker through the Docker SDK (default: %(default)s)")
+    parser.add_argument("--docker-host", dest="docker_host", default="",
+                        help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
     parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen",
                         help="logs, progress and summary (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -76,6 +79,10 @@ def add_build_arguments(parser):
 
 def add_publish_arguments(parser):
     parser.add_argument("--registry", default="localhost:5000", help="registry HOST:PORT (default: %(default)s)")
+    parser.add_argument("--engine", default="buildah", choices=["buildah", "docker"],
+                        help="the store the local images are in (default: %(default)s)")
+    parser.add_argument("--docker-host", dest="docker_host", default="",
+                        help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
     parser.add_argument("--namespace", default="containergen", help="registry namespace (default: %(default)s)")
     parser.add_argument("--tag", default="latest", help="floating tag, or a static release tag like 4.0.0")
     parser.add_argument("--image", dest="images", action="append", default=[],
@@ -145,6 +152,7 @@ def build_variables(args):
         "image_build_template_vars": _key_values(args.tcib_extras, "--tcib-extras"),
         "image_build_threads": args.threads,
         "image_build_engine": args.engine,
+        "image_build_docker_host": args.docker_host,
         "image_build_work_dir": args.work_dir,
     }
     for option, key in (("config_path", "image_build_definitions_path"), ("extra_config", "image_build_extra_config"),
@@ -175,6 +183,8 @@ def publish_variables(args, local_namespace=None):
         "publish_authfile": args.authfile,
         "publish_lock_file": getattr(args, "lock_file", None) or os.path.join(args.work_dir, "images.lock"),
         "publish_summary_file": os.path.join(args.work_dir, "publish-summary.json"),
+        "publish_engine": getattr(args, "engine", "buildah"),
+        "publish_docker_host": getattr(args, "docker_host", ""),
     }
 
 

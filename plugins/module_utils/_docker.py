@@ -217,24 +217,38 @@ if HAS_DOCKER:
     class _Client(docker.APIClient):
         """Keeps the last streaming response so that a watchdog can cut it at the deadline."""
 
+        streaming = None
+
         def _stream_helper(self, response, decode=False):
             self.streaming = response
             return super(_Client, self)._stream_helper(response, decode)
+
+        def cut(self):
+            """Shut the streaming connection down: the daemon then cancels the build (kills and
+            removes its container), and the reading thread sees the stream end."""
+            if self.streaming is not None:
+                sock = self._get_raw_response_socket(self.streaming)
+                try:
+                    getattr(sock, "_sock", sock).shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class DockerEngine(object):
     name = "docker"
     transport = "docker-daemon:"
 
-    def __init__(self, base_url=None, network="host", squash="auto", client=None, donor=None):
+    def __init__(self, base_url=None, network="host", squash="auto", client=None, donor=None, connect=None):
         """squash: True, False or "auto" (when the daemon runs with experimental features).
-        donor: an engine whose store may already hold the bootstrapped base (podman's)."""
+        donor: an engine whose store may already hold the bootstrapped base (podman's).
+        client, connect: the SDK client, and a callable giving a fresh one per build (test seams)."""
         self.base_url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.network = network
         self.squash_mode = squash
         self._client = client
         self._squash = None
         self.donor = donor
+        self._connect = connect
 
     def client(self):
         if self._client is None:
@@ -349,7 +363,8 @@ class DockerEngine(object):
         """One build on the daemon; returns (image ID, output). Cancelled at the runner's deadline.
 
         Each build has its own connection, so that cancelling one never cuts a parallel build."""
-        client = _Client(base_url=self.base_url, version=self.client().api_version)
+        client = self._connect() if self._connect else _Client(base_url=self.base_url,
+                                                                version=self.client().api_version)
         argv = ["docker", "build", name]
         left = None
         if run.deadline is not None:
@@ -359,15 +374,8 @@ class DockerEngine(object):
         cut = threading.Event()
 
         def cancel():
-            # The daemon cancels a build whose client goes away: it kills and removes the container.
             cut.set()
-            response = getattr(client, "streaming", None)
-            if response is not None:
-                sock = client._get_raw_response_socket(response)
-                try:
-                    getattr(sock, "_sock", sock).shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            client.cut()
 
         watchdog = threading.Timer(left, cancel) if left is not None else None
         chunks, image_id, error = [], None, None
