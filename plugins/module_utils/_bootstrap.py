@@ -39,12 +39,25 @@ def host_debian_mirror(paths=("/etc/apt/sources.list.d/debian.sources", "/etc/ap
     return DEFAULT_DEBIAN_MIRROR
 
 
+# The configuration of a bootstrapped base. PATH is explicit so that every engine sees the same
+# environment (docker's builder records a default PATH in an image that has none; buildah does not).
+BASE_CONFIG = {"env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "cmd": ["/bin/bash"]}
+
+
 def recipe(profile):
     """The bootstrap settings that determine the base image, with the mirror resolved."""
     settings = dict(profile["base"].get("bootstrap") or {})
     if settings.get("tool", "mmdebstrap") == "mmdebstrap" and not settings.get("mirror"):
         settings["mirror"] = host_debian_mirror()
     return settings
+
+
+def base_changes(profile, digest):
+    """--change arguments of the import: recipe label, title and BASE_CONFIG."""
+    changes = ["LABEL %s=%s" % (RECIPE_LABEL, digest), "LABEL org.opencontainers.image.title=%s-base" % profile["name"]]
+    changes += ["ENV %s" % item for item in BASE_CONFIG["env"]]
+    changes.append("CMD %s" % json.dumps(BASE_CONFIG["cmd"]))
+    return [word for change in changes for word in ("--change", change)]
 
 
 def recipe_hash(settings):
@@ -91,7 +104,7 @@ def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=
         return engine.list_images(run)[ref]["id"], "pulled"
 
     settings = recipe(profile)
-    digest = recipe_hash(settings)
+    digest = recipe_hash(dict(settings, image_config=BASE_CONFIG))
     if current and current["labels"].get(RECIPE_LABEL) == digest and not refresh:
         return current["id"], "present"
     donor = getattr(engine, "donor", None)
@@ -103,9 +116,7 @@ def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=
     tool = settings.get("tool", "mmdebstrap")
     os.makedirs(work_dir, exist_ok=True)
     tarball = os.path.join(work_dir, "%s-rootfs.tar" % profile["name"])
-    changes = ["--change", "LABEL %s=%s" % (RECIPE_LABEL, digest),
-               "--change", "LABEL org.opencontainers.image.title=%s-base" % profile["name"],
-               "--change", "CMD [\"/bin/bash\"]"]
+    changes = base_changes(profile, digest)
     try:
         if tool == "mmdebstrap":
             run(mmdebstrap_argv(settings, tarball), capture=False, env=env)

@@ -89,9 +89,12 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
     container = timed("from", engine.from_image, run, planned.from_ref, planned.name)
     try:
         pending, build_args, shell = [], {}, None
+        sets_cmd = any(verb == "cmd" for verb, arg in planned.steps)
         for verb, arg in planned.steps:
             if verb in CONFIG_VERBS:
                 pending.append((verb, arg))
+                if verb == "entrypoint" and not sets_cmd:
+                    pending.append(("cmd", []))  # as in a Containerfile: ENTRYPOINT resets the inherited CMD
                 if verb == "shell":
                     shell = arg if isinstance(arg, list) else shlex.split(arg)
                 continue

@@ -402,7 +402,7 @@ class DockerEngine(object):
         output = "".join(chunks)
         steps = _STEP_ID_RE.findall(output)[1:]  # the first is the FROM image
         if cut.is_set():
-            self._discard(run, steps)
+            self._discard(run, steps, wait=30)  # the daemon still tears the cancelled build down
             raise CommandTimeout(argv, left)
         if error or not image_id:
             self._discard(run, steps)
@@ -412,11 +412,21 @@ class DockerEngine(object):
             self._discard(run, steps)  # squash keeps the unsquashed chain as dangling images: drop it
         return image_id, output
 
-    def _discard(self, run, steps):
-        """Remove the untagged images a build left behind (removing the last prunes its parents)."""
-        if steps:
-            _log(run, "# removing intermediate image %s\n" % steps[-1])
-            self.remove_image(run, steps[-1])
+    def _discard(self, run, steps, wait=0):
+        """Remove the untagged images a build left behind (removing the last prunes its parents).
+        wait: seconds to keep trying while the image is still in use (a cancelled build's container)."""
+        if not steps:
+            return
+        _log(run, "# removing intermediate image %s\n" % steps[-1])
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.api("rmi", "remove_image", steps[-1])
+                return
+            except EngineError as exc:
+                if "No such image" in str(exc) or time.monotonic() >= deadline:
+                    return
+            time.sleep(0.5)
 
 
 def split_ref(ref):

@@ -209,7 +209,8 @@ def test_ensure_base_bootstrap(tmp_path, monkeypatch):
     profile = {"name": "deb", "path": "/p/deb.yml",
                "base": {"method": "bootstrap", "image": "localhost/deb-rootfs:1",
                         "bootstrap": {"suite": "bookworm", "mirror": ""}}}
-    digest = recipe_hash({"suite": "bookworm", "mirror": "http://host.mirror/debian"})
+    digest = recipe_hash({"suite": "bookworm", "mirror": "http://host.mirror/debian", "image_config": {
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "cmd": ["/bin/bash"]}})
     run = FakeRun({"podman": (0, "Getting image\nsha256:0123abcd\n", "")})
     work = tmp_path / "work"
 
@@ -219,7 +220,9 @@ def test_ensure_base_bootstrap(tmp_path, monkeypatch):
         ["mmdebstrap", "--mode=root", "--format=tar", "--variant=minbase", "bookworm", tarball,
          "http://host.mirror/debian"],
         ["podman", "import", "--quiet", "--change", "LABEL %s=%s" % (RECIPE_LABEL, digest),
-         "--change", "LABEL org.opencontainers.image.title=deb-base", "--change", 'CMD ["/bin/bash"]',
+         "--change", "LABEL org.opencontainers.image.title=deb-base",
+         "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+         "--change", 'CMD ["/bin/bash"]',
          tarball, "localhost/deb-rootfs:1"],
     ]
     assert not (work / "deb-rootfs.tar").exists()  # the tarball is removed once imported

@@ -596,3 +596,14 @@ def test_progress_lines(tmp_path):
     build(FakeEngine(sizes={"solo": 2500000}), [planned("solo")], tmp_path, progress=lines.append)
     assert len(lines) == 1
     assert re.fullmatch(r"\[1/1\] built    solo                     +\d+\.\d+s", lines[0]), lines
+
+
+def test_entrypoint_resets_the_inherited_cmd_unless_the_image_sets_one(tmp_path):
+    """Containerfile semantics (what the docker engine gets from the daemon): ENTRYPOINT clears CMD."""
+    engine = FakeEngine(images={BASE_REF: {"id": "base-id", "labels": {}, "size": 100}})
+    build(engine, [planned("ep", steps=[("user", "root"), ("entrypoint", ["dumb-init", "--"])]),
+                   planned("both", steps=[("entrypoint", ["dumb-init"]), ("cmd", ["x"])])], tmp_path)
+    configured = {name: [o for c in engine.calls_for(name) if c[0] == "configure" for o in c[3]]
+                  for name in ("ep", "both")}
+    assert ("entrypoint", ["dumb-init", "--"]) in configured["ep"] and ("cmd", []) in configured["ep"]
+    assert [o for o in configured["both"] if o[0] == "cmd"] == [("cmd", ["x"])]

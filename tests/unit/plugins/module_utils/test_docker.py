@@ -446,9 +446,10 @@ def test_base_is_imported_into_docker_when_the_donor_has_another_recipe(tmp_path
     imported = [c for c in client.calls if c[0] == "import"][0]
     assert imported[2:4] == ("localhost/deb-rootfs", "1")
     assert imported[4] == ["LABEL %s=%s" % (RECIPE_LABEL, _docker_recipe_digest()),
-                           "LABEL org.opencontainers.image.title=deb-base", 'CMD ["/bin/bash"]']
+                           "LABEL org.opencontainers.image.title=deb-base",
+                           "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 'CMD ["/bin/bash"]']
 
 
 def _docker_recipe_digest():
-    from ansible_collections.containergen.images.plugins.module_utils._bootstrap import recipe, recipe_hash
-    return recipe_hash(recipe(DEB_PROFILE))
+    from ansible_collections.containergen.images.plugins.module_utils._bootstrap import BASE_CONFIG, recipe, recipe_hash
+    return recipe_hash(dict(recipe(DEB_PROFILE), image_config=BASE_CONFIG))
