@@ -3,12 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark the build of an image set through the README's own command (ansible-playbook).
 
-Measures: base bootstrap, cold build (no image of the set present), no-op rerun, and per image the
-whole size, its own layer on top of its parent, its build time and the orchestration overhead (time
-not spent in RUN steps, i.e. the package manager and scripts, or in commit).
+Measures, per engine (buildah, and docker through the Docker SDK, in one run): cold build (every
+image of the set built, none reused), no-op rerun, and per image the whole size, its own layer on
+top of its parent, its build time and the orchestration overhead (time not spent in RUN steps, i.e.
+the package manager and scripts, or in commit); plus the base bootstrap.
 
-Usage (after scripts/setup.sh; as root):
-    .venv/bin/python bench/bench.py [--include NAME ...] [--threads 2] [--keep-base]
+Usage (after scripts/setup.sh, and scripts/dockerd.sh for the docker column; as root):
+    .venv/bin/python bench/bench.py [--include NAME ...] [--threads 2] [--keep-base] [--engine buildah]
 Writes bench/results/latest.json and bench/results/latest.md, and prints the Markdown table.
 """
 
@@ -29,19 +30,25 @@ def sh(argv, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, check=kwargs.pop("check", False), **kwargs)
 
 
-def remove_namespace(namespace):
-    out = sh(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
-    doomed = [ref for ref in out if ref.startswith(namespace + "/")]
-    if doomed:
-        sh(["podman", "rmi", "--force"] + doomed)
-    return len(doomed)
+def remove_namespace(namespace, engines=("buildah", "docker")):
+    removed = 0
+    for engine in engines:
+        tool = "podman" if engine == "buildah" else "docker"
+        out = sh([tool, "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
+        doomed = [ref for ref in out if ref.startswith(namespace + "/")]
+        if doomed:
+            sh([tool, "rmi", "--force"] + doomed)
+        removed += len(doomed)
+    return removed
 
 
-def run_build(args, work_dir, label):
+def run_build(args, work_dir, label, engine="buildah", force=False):
     os.makedirs(work_dir, exist_ok=True)
     variables = {"image_build_namespace": args.namespace, "image_build_work_dir": work_dir,
                  "image_build_threads": args.threads, "image_build_include": args.include,
-                 "image_build_profile": args.profile}
+                 "image_build_profile": args.profile, "image_build_engine": engine,
+                 # cold means built: an image of the same fingerprint elsewhere would only be tagged
+                 "image_build_force": force}
     vars_file = os.path.join(work_dir, "bench-vars.json")
     with open(vars_file, "w", encoding="utf-8") as handle:
         json.dump(variables, handle)
@@ -57,13 +64,33 @@ def run_build(args, work_dir, label):
     with open(summary_file, encoding="utf-8") as handle:
         summary = json.load(handle)
     summary["wall_seconds"] = round(seconds, 2)
-    print("%-6s %7.1f s  built %d, unchanged %d" % (label, seconds, len(summary["images_built"]),
-                                                    len(summary["images_unchanged"])), flush=True)
+    print("%-14s %7.1f s  built %d, unchanged %d" % (label, seconds, len(summary["images_built"]),
+                                                      len(summary["images_unchanged"])), flush=True)
     return summary
+
+
+def engine_table(result):
+    lines = ["| engine | cold build | no-op rerun | images | set size MB (shared once) | largest image MB "
+             "| overhead mean / max s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for engine, runs in result["engines"].items():
+        cold, noop = runs["cold"], runs["noop"]
+        overheads = [overhead(image) for image in cold["images"] if image.get("timings")]
+        lines.append("| %s | %.1f s | %.1f s | %d | %.1f | %.1f | %.2f / %.2f |" % (
+            engine, cold["wall_seconds"], noop["wall_seconds"], len(cold["images"]), cold["total_size"] / 1e6,
+            max(i["size"] for i in cold["images"]) / 1e6,
+            sum(overheads) / len(overheads) if overheads else 0, max(overheads) if overheads else 0))
+    return lines
+
+
+def overhead(image):
+    timings = image.get("timings") or {}
+    return image["seconds"] - timings.get("run", 0) - timings.get("commit", 0) if timings else 0.0
 
 
 def markdown(result):
     cold, noop = result["cold"], result["noop"]
+    docker = (result.get("engines") or {}).get("docker")
+    by_name = {i["name"]: i for i in docker["cold"]["images"]} if docker else {}
     lines = [
         "Measured %s on %s (%d cores), profile %s, %d threads." % (
             result["date"], result["host"], os.cpu_count(), result["profile"], result["threads"]),
@@ -77,20 +104,29 @@ def markdown(result):
         "| no-op rerun | %.1f s | %d | %d |" % (noop["wall_seconds"], len(noop["images_built"]),
                                                 len(noop["images_unchanged"])),
         "",
-        "| image | parent | size MB | own layer MB | build s | RUN s | commit s | overhead s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    if docker:
+        lines += ["Engines, same definitions, same run:", ""] + engine_table(result) + [""]
+    lines += [
+        "| image | parent | size MB | own layer MB | build s | RUN s | commit s | overhead s |"
+        + (" docker size MB | docker own MB | docker build s |" if docker else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if docker else ""),
     ]
     base = cold["base"]
-    lines.append("| (%s) | - | %.1f | %.1f | - | - | - | - |" % (base["ref"], base["size"] / 1e6, base["size"] / 1e6))
+    lines.append("| (%s) | - | %.1f | %.1f | - | - | - | - |" % (base["ref"], base["size"] / 1e6, base["size"] / 1e6)
+                 + (" %.1f | %.1f | - |" % (docker["cold"]["base"]["size"] / 1e6, docker["cold"]["base"]["size"] / 1e6)
+                    if docker else ""))
     overheads = []
     for image in cold["images"]:
         timings = image.get("timings") or {}
-        overhead = image["seconds"] - timings.get("run", 0) - timings.get("commit", 0) if timings else 0.0
         if timings:
-            overheads.append(overhead)
+            overheads.append(overhead(image))
+        other = by_name.get(image["name"])
         lines.append("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |" % (
             image["name"], image["parent"] or "(base)", image["size"] / 1e6, image["own_size"] / 1e6,
-            image["seconds"], timings.get("run", 0), timings.get("commit", 0), overhead))
+            image["seconds"], timings.get("run", 0), timings.get("commit", 0), overhead(image))
+            + (" %.1f | %.1f | %.1f |" % (other["size"] / 1e6, other["own_size"] / 1e6, other["seconds"])
+               if other else ""))
     lines += [
         "",
         "Whole set, shared layers counted once: **%.1f MB**; sum of per-image sizes (what `podman images` "
@@ -109,20 +145,29 @@ def main():
     parser.add_argument("--namespace", default="localhost/cgbench")
     parser.add_argument("--keep-base", action="store_true", help="reuse the bootstrapped base image")
     parser.add_argument("--output", default=os.path.join(REPO, "bench", "results"))
+    parser.add_argument("--engine", dest="engines", action="append", choices=["buildah", "docker"],
+                        help="engine to measure (repeatable; default: buildah and docker)")
     args = parser.parse_args()
+    engines = args.engines or ["buildah", "docker"]
     work_root = "/var/tmp/containergen-bench"
     remove_namespace(args.namespace)
     bootstrap_seconds = None
     if not args.keep_base:
         sh(["podman", "rmi", "--force", "localhost/containergen/debian12-rootfs:bookworm"])
-    cold = run_build(args, os.path.join(work_root, "cold"), "cold")
-    if cold["base"]["action"] == "bootstrapped":
-        # The bootstrap ran inside the cold run; time it alone for the table, then keep it.
-        bootstrap_seconds = cold["base"]["seconds"]
-    noop = run_build(args, os.path.join(work_root, "noop"), "no-op")
+        sh(["docker", "rmi", "--force", "localhost/containergen/debian12-rootfs:bookworm"])
+    runs = {}
+    for engine in engines:
+        cold = run_build(args, os.path.join(work_root, engine, "cold"), "%s cold" % engine, engine, force=True)
+        if cold["base"]["action"] == "bootstrapped" and bootstrap_seconds is None:
+            # The bootstrap ran inside the cold run; time it alone for the table, then keep it.
+            bootstrap_seconds = cold["base"]["seconds"]
+        noop = run_build(args, os.path.join(work_root, engine, "noop"), "%s no-op" % engine, engine)
+        runs[engine] = {"cold": cold, "noop": noop}
+    first = runs[engines[0]]
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "host": os.uname().nodename, "profile": args.profile, "threads": args.threads,
-              "bootstrap_seconds": bootstrap_seconds, "cold": cold, "noop": noop}
+              "bootstrap_seconds": bootstrap_seconds, "cold": first["cold"], "noop": first["noop"],
+              "engines": runs}
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "latest.json"), "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2, sort_keys=True)

@@ -348,8 +348,7 @@ class DockerEngine(object):
         timings["run"] = time.monotonic() - start
         try:
             manifest = extract_manifest(output, marker)
-            labels.update({k: ("" if v is None else v) for k, v in image_labels(planned, profile, manifest,
-                                                                               options).items()})
+            labels.update(image_labels(planned, profile, manifest, options))
             start = time.monotonic()
             image_id = self._build(run, planned.name, _context(label_containerfile(staged, labels)),
                                    tag=planned.ref)[0]
@@ -363,8 +362,10 @@ class DockerEngine(object):
         """One build on the daemon; returns (image ID, output). Cancelled at the runner's deadline.
 
         Each build has its own connection, so that cancelling one never cuts a parallel build."""
-        client = self._connect() if self._connect else _Client(base_url=self.base_url,
-                                                                version=self.client().api_version)
+        if self._connect:
+            client = self._connect()
+        else:
+            client = _Client(base_url=self.base_url, version=self.client().api_version)
         argv = ["docker", "build", name]
         left = None
         if run.deadline is not None:

@@ -156,9 +156,9 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress):
                                 existing=images)
     summary = _build.summarize(results, time.monotonic() - start)
     base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
-    summary.update(engine=engine.name, profile=profile["name"], base={"ref": profile["base"]["image"], "id": base_id,
-                                                  "action": base_action, "size": base_size,
-                                                  "seconds": base_seconds})
+    summary.update(engine=engine.name, profile=profile["name"],
+                   base={"ref": profile["base"]["image"], "id": base_id, "action": base_action, "size": base_size,
+                         "seconds": base_seconds})
     summary["total_size"] += base_size
     summary["table"] = _build.summary_table(summary)
     summary_file = params.get("summary_file") or os.path.join(work_dir, "summary.json")

@@ -202,4 +202,5 @@ def test_failure_and_timeout_leave_nothing_behind(both, tmp_path):
     time.sleep(2)  # the daemon removes a cancelled build's container asynchronously
     assert containers() == before
     assert all_images() == images  # no intermediate image of either build is left
-    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
+                                             check=True).stdout
