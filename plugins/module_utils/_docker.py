@@ -58,6 +58,7 @@ except ImportError:  # reported when the engine is created
 PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 CONTAINERFILE = "Containerfile"
+HEALTHCHECK_DEFAULTS = (("--interval", "30s"), ("--timeout", "30s"), ("--retries", "3"))
 _STEP_ID_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.M)
 
 
@@ -93,11 +94,17 @@ def healthcheck_instruction(spec):
     """HEALTHCHECK's argument, checked as the buildah engine checks it (same options, same forms)."""
     healthcheck_flags(spec)  # raises ValueError on unknown options or a missing command
     if isinstance(spec, list):
-        words = spec[1:] if spec and spec[0].upper() == "CMD" else spec
-        return "NONE" if words == ["NONE"] else "CMD " + json.dumps(words)
+        spec = "CMD " + json.dumps(spec[1:] if spec and spec[0].upper() == "CMD" else spec)
+        if spec == 'CMD ["NONE"]':
+            return "NONE"
     match = HEALTHCHECK_RE.match(spec)
     options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
-    return "NONE" if kind == "NONE" else " ".join(options + ["CMD", command])
+    if kind == "NONE":
+        return "NONE"
+    # buildah records the default interval, timeout and retries; say them so both configs are equal
+    given = {option.partition("=")[0] for option in options}
+    options += ["%s=%s" % (key, value) for key, value in HEALTHCHECK_DEFAULTS if key not in given]
+    return " ".join(options + ["CMD", command])
 
 
 def render_containerfile(planned, profile, definitions_dir, marker, build_args=()):

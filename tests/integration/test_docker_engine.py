@@ -155,12 +155,12 @@ def test_docker_images_run_and_hold_copied_files(both):
 
 
 def test_second_docker_run_builds_nothing(both):
-    started = time.monotonic()
     rc, output, summary = playbook(both["work"] / "docker2", both["definitions"], "docker")
     assert rc == 0, output
     assert summary["images_built"] == [] and sorted(summary["images_unchanged"]) == sorted(NAMES)
     assert "changed=0" in output
-    assert time.monotonic() - started < both["seconds"]
+    # the summary's own time (another build on the host may hold the build lock before it starts)
+    assert summary["seconds"] < min(5.0, both["docker"]["seconds"])
 
 
 def test_build_arguments_reach_the_build_but_not_the_image(both, tmp_path):

@@ -70,7 +70,7 @@ def test_render_groups_runs_and_appends_cleanup_and_manifest(tmp_path):
         'COPY --chown=1:1 ["files/0/f.txt", "/etc/f.txt"]',
         "RUN " + json.dumps(["/bin/sh", "-c", "(\necho one # a comment\n) &&\n(\nls -l '/o p'\n) &&\n(\n%s\n)"
                              % FINISH]),
-        "HEALTHCHECK --interval=5s CMD test -f /x",
+        "HEALTHCHECK --interval=5s --timeout=30s --retries=3 CMD test -f /x",
         'ENTRYPOINT ["dumb-init", "--"]',
         'CMD ["solo"]',
         "USER svc",
@@ -119,11 +119,15 @@ def test_render_rejects_what_a_containerfile_cannot_hold(tmp_path, step, message
     assert message in str(info.value)
 
 
+DEFAULTS = "--interval=30s --timeout=30s --retries=3"
+
+
 @pytest.mark.parametrize("spec, expected", [
-    ("CMD test -f /x", "CMD test -f /x"),
-    ("test -f /x", "CMD test -f /x"),
-    ('--interval=5s --retries=3 CMD ["curl", "-f", "http://x"]', '--interval=5s --retries=3 CMD ["curl", "-f", "http://x"]'),
-    (["CMD", "a", "b c"], 'CMD ["a", "b c"]'),
+    ("CMD test -f /x", DEFAULTS + " CMD test -f /x"),
+    ("test -f /x", DEFAULTS + " CMD test -f /x"),
+    ('--interval=5s --retries=2 CMD ["curl", "-f", "http://x"]',
+     '--interval=5s --retries=2 --timeout=30s CMD ["curl", "-f", "http://x"]'),
+    (["CMD", "a", "b c"], DEFAULTS + ' CMD ["a", "b c"]'),
     (["NONE"], "NONE"),
     ("NONE", "NONE"),
 ])
