@@ -294,3 +294,26 @@ def test_concurrent_publishers_never_mint_the_same_revision(registry, built):
     assert len(new) == 1
     refs = {r["lock"]["leaf-a"] for r in results}
     assert len(refs) == 1  # both publishers report the same revision and digest
+
+
+def test_images_built_with_docker_publish_from_the_daemon(registry, built, tmp_path):
+    """engine docker: built in the Docker daemon, copied from it (skopeo docker-daemon:), same revisions."""
+    work = str(tmp_path / "docker")
+    rc, output = playbook("build", {"image_build_definitions_path": built["definitions"], "image_build_engine": "docker",
+                                    "image_build_namespace": LOCAL_NS, "image_build_include": ["base"],
+                                    "image_build_work_dir": work}, work)
+    try:
+        assert rc == 0, output[-3000:]
+        local = json.loads(subprocess.run(["docker", "image", "inspect", LOCAL_NS + "/base:latest"],
+                                          capture_output=True, text=True, check=True).stdout)[0]
+        args = {"registry": ENDPOINT, "namespace": REMOTE_NS + "-docker", "local_namespace": LOCAL_NS,
+                "authfile": registry["authfile"], "images": ["base"], "engine": "docker"}
+        first = module("image_publish", args, registry["work"])
+        assert first["changed"] and first["pushed"] == ["base"], first
+        remote = json.loads(skopeo(registry, "inspect", "docker://%s/%s-docker/base:latest-1"
+                                   % (ENDPOINT, REMOTE_NS)).stdout)
+        assert remote["Labels"]["containergen.fingerprint"] == local["Config"]["Labels"]["containergen.fingerprint"]
+        again = module("image_publish", args, registry["work"])
+        assert not again["changed"] and again["pushed"] == [] and again["bytes_sent"] == 0, again
+    finally:
+        subprocess.run(["docker", "rmi", "--force", LOCAL_NS + "/base:latest"], capture_output=True, check=False)

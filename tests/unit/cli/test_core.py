@@ -42,6 +42,20 @@ def test_tripleoclient_flags_map_to_role_variables(tmp_path):
     assert variables["image_build_base_image"] == "localhost/my/base:1"
 
 
+def test_engine_flags_reach_build_and_publish():
+    args = parse("--engine", "docker", "--docker-host", "unix:///run/other.sock", "--push")
+    variables = core.build_variables(args)
+    assert (variables["image_build_engine"], variables["image_build_docker_host"]) == ("docker", "unix:///run/other.sock")
+    published = core.publish_variables(args)
+    assert (published["publish_engine"], published["publish_docker_host"]) == ("docker", "unix:///run/other.sock")
+    assert core.build_variables(parse())["image_build_engine"] == "buildah"
+    publish_parser = argparse.ArgumentParser()
+    core.add_publish_arguments(publish_parser)
+    assert core.publish_variables(publish_parser.parse_args(["--engine", "docker"]))["publish_engine"] == "docker"
+    with pytest.raises(SystemExit):
+        parse("--engine", "podman")
+
+
 def test_unknown_distro_and_bad_key_value_are_one_line_errors():
     with pytest.raises(core.CLIError, match="--distro arch --release 1: no profile"):
         core.build_variables(parse("--distro", "arch", "--release", "1"))
