@@ -361,8 +361,8 @@ def run_build(args, key, label, work_root, build_env=None, link=None, mirror=Non
         run["transfers"] = mirror.transfers(log_offset)  # waits a second for the last log lines
     if link:
         after = link.stats()
-        run["link"] = {k: after[k] - link_before[k] for k in ("requests", "connections", "bytes_sent", "body_bytes",
-                                                               "errors")}
+        counters = ("requests", "connections", "bytes_sent", "body_bytes", "errors")
+        run["link"] = {k: after[k] - link_before[k] for k in counters}
     print("%-12s %7.1f s  build %.1f s, built %d (%s)%s, load %.2f, others' CPU %.0f%%"
           % (label, seconds, summary["seconds"], len(summary["images_built"]), ", ".join(summary["images_built"]),
              ", link %.1f MB" % (run["link"]["bytes_sent"] / 1e6) if link else "",
