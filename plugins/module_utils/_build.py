@@ -256,6 +256,8 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
                         futures[pool.submit(work, child)] = child
     changed = any(r["status"] in ("built", "tagged") for r in results.values())
     sizes = engine.list_images(runner) if changed else existing
+    if changed:
+        _remove_replaced(runner, engine, plan, results, existing, sizes)
     ordered = []
     for item in plan:
         result = results[item.name]
@@ -265,6 +267,20 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
         result["own_size"] = result["size"] - parent_info["size"] if info and parent_info else result["size"]
         ordered.append(result)
     return ordered
+
+
+def _remove_replaced(runner, engine, plan, results, before, after):
+    """Remove the images this run replaced at their references once nothing names them any more
+    (rebuilding must not leave untagged images behind). Leaves go first: a parent cannot go while a
+    child holds it; the engines refuse to remove an image a container or another image still uses."""
+    named = {info["id"] for info in after.values()}
+    for item in reversed(plan):
+        old = before.get(item.ref)
+        result = results[item.name]
+        if old and result["status"] in ("built", "tagged") and old["id"] != result["image_id"] \
+                and old["id"] not in named:
+            engine.remove_image(runner, old["id"])
+            result["replaced"] = old["id"]
 
 
 def summarize(results, seconds):

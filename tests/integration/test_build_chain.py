@@ -185,10 +185,13 @@ def test_changed_leaf_rebuilds_only_that_leaf(chain, tmp_path):
     shutil.copytree(chain["definitions"], definitions)
     with open(os.path.join(definitions, "base", "mid", "leaf-b", "leaf-b.yaml"), "a", encoding="utf-8") as handle:
         handle.write("tcib_stopsignal: SIGINT\n")
+    old = inspect(ref("leaf-b"))["Id"]
     rc, output, summary = playbook(tmp_path / "work", definitions)
     assert rc == 0, output
     assert summary["images_built"] == ["leaf-b"]
     assert inspect(ref("leaf-b"))["Config"]["StopSignal"] == "SIGINT"
+    # the replaced image is removed, not left untagged
+    assert subprocess.run(["podman", "image", "exists", old], check=False).returncode == 1
 
 
 def test_failure_blocks_only_descendants_and_leaves_nothing_behind(chain, tmp_path):

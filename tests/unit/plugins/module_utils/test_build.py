@@ -153,6 +153,10 @@ class FakeEngine(object):
             self.images[ref] = {"id": "id-" + name, "labels": {}, "size": self.sizes.get(name, 0)}
         return "id-" + name
 
+    def remove_image(self, run, ref):
+        with self.lock:
+            self.calls.append(("remove_image", None, ref))
+
     def remove_container(self, run, container):
         name = self.containers[container]
         with self.lock:
@@ -607,3 +611,20 @@ def test_entrypoint_resets_the_inherited_cmd_unless_the_image_sets_one(tmp_path)
                   for name in ("ep", "both")}
     assert ("entrypoint", ["dumb-init", "--"]) in configured["ep"] and ("cmd", []) in configured["ep"]
     assert [o for o in configured["both"] if o[0] == "cmd"] == [("cmd", ["x"])]
+
+
+def test_replaced_images_are_removed_once_nothing_names_them(tmp_path):
+    """A rebuild leaves no untagged image behind; an old image another reference names is kept."""
+    images = {BASE_REF: {"id": "base-id", "labels": {}, "size": 100},
+              ref("a"): {"id": "old-a", "labels": {FINGERPRINT_LABEL: "stale"}, "size": 1},
+              ref("b"): {"id": "old-b", "labels": {FINGERPRINT_LABEL: "stale"}, "size": 1},
+              "localhost/other/b:1": {"id": "old-b", "labels": {FINGERPRINT_LABEL: "stale"}, "size": 1}}
+    engine = FakeEngine(images=images)
+    results = build(engine, [planned("a"), planned("b", parent="a")], tmp_path)
+    removed = [call[2] for call in engine.calls if call[0] == "remove_image"]
+    assert removed == ["old-a"]  # old-b is still localhost/other/b:1
+    assert results["a"]["replaced"] == "old-a" and "replaced" not in results["b"]
+    # rebuilt to the same image ID: nothing to remove
+    engine.calls = []
+    build(engine, [planned("a"), planned("b", parent="a")], tmp_path)
+    assert not [call for call in engine.calls if call[0] == "remove_image"]
