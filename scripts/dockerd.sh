@@ -10,8 +10,14 @@ log_file=/var/log/containergen-dockerd.log
 answers() { docker -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 if answers; then
-  printf '[dockerd] daemon already running (experimental: %s)\n' \
-    "$(docker -H "unix://$sock" version --format '{{.Server.Experimental}}')"
+  experimental=$(docker -H "unix://$sock" version --format '{{.Server.Experimental}}')
+  printf '[dockerd] daemon already running (experimental: %s)\n' "$experimental"
+  if [[ $experimental != true ]]; then
+    # A packaged service (systemd starts docker.io on install): left as it is. Without squash the
+    # docker engine makes one layer per RUN group and COPY/ADD; "experimental": true in
+    # /etc/docker/daemon.json and a restart give one layer per image.
+    echo "[dockerd] no squash on this daemon: see docs/docker-engine.md"
+  fi
   exit 0
 fi
 if ! command -v dockerd >/dev/null; then
