@@ -96,6 +96,8 @@ options:
     default: ""
 notes:
   - Requires buildah, podman and, for the Debian bootstrap, mmdebstrap on the host, and root.
+  - With O(engine=docker), the images are built by the Docker daemon; a base bootstrapped before for buildah is
+    copied from podman's store (C(podman save), C(docker load)) instead of being made again.
 """
 
 EXAMPLES = r"""
