@@ -64,8 +64,8 @@ def run_build(args, work_dir, label, engine="buildah", force=False):
     with open(summary_file, encoding="utf-8") as handle:
         summary = json.load(handle)
     summary["wall_seconds"] = round(seconds, 2)
-    print("%-14s %7.1f s  built %d, unchanged %d" % (label, seconds, len(summary["images_built"]),
-                                                      len(summary["images_unchanged"])), flush=True)
+    counts = (len(summary["images_built"]), len(summary["images_unchanged"]))
+    print("%-14s %7.1f s  built %d, unchanged %d" % ((label, seconds) + counts), flush=True)
     return summary
 
 
@@ -138,8 +138,8 @@ def markdown(result):
     if docker:
         lines.append("Sizes are what each store reports: podman counts a layer's tar stream, the Docker daemon its "
                      "unpacked bytes, so the same layer (the base rootfs has the same diff ID in both) reads "
-                     "%.1f MB in podman and %.1f MB in docker." % (cold["base"]["size"] / 1e6,
-                                                                  docker["cold"]["base"]["size"] / 1e6))
+                     "%.1f MB in podman and %.1f MB in docker."
+                     % (cold["base"]["size"] / 1e6, docker["cold"]["base"]["size"] / 1e6))
     return "\n".join(lines)
 
 
