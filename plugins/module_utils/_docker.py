@@ -72,12 +72,10 @@ class EngineError(CommandError):
 
 def _line(verb, arg, image):
     """One Containerfile instruction; values must stay on one line (exec forms are JSON)."""
-    if verb in ("entrypoint", "cmd"):
+    if verb in ("entrypoint", "cmd", "shell"):
         text = json.dumps(arg if isinstance(arg, list) else shlex.split(arg))
     elif verb == "volume":
         text = json.dumps([arg])
-    elif verb == "shell":
-        text = json.dumps(arg if isinstance(arg, list) else shlex.split(arg))
     elif verb in ("env", "arg"):
         key, dummy, value = arg.partition("=")
         text = '%s="%s"' % (key, value.replace("\\", "\\\\").replace('"', '\\"'))

@@ -22,6 +22,7 @@ from ansible_collections.containergen.images.plugins.module_utils._docker import
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     apply_extra_config, load_definitions, load_profile,
 )
+from ansible_collections.containergen.images.plugins.module_utils._spec import ENGINES
 
 # Options shared by plan and build, with their defaults (the modules' argument specs use these).
 COMMON_DEFAULTS = {
@@ -38,9 +39,6 @@ COMMON_DEFAULTS = {
     "template_vars": {},
     "base_image": None,
 }
-
-
-ENGINES = ("buildah", "docker")
 
 
 def make_engine(params):
@@ -197,8 +195,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
         if ref not in local:
             raise _publish.PublishError("%s: local image %s does not exist (build it first)" % (name, ref))
         sources[name] = ref
-    registry = registry_client(params, runner)
-    registry.source_transport = engine.transport
+    registry = registry_client(params, runner, source_transport=engine.transport)
     tag = params.get("tag") or "latest"
     start = time.monotonic()
     results = []
@@ -227,7 +224,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     }
 
 
-def registry_client(params, runner=None):
+def registry_client(params, runner=None, source_transport="containers-storage:"):
     return _publish.Registry(runner or Runner(), params["registry"], params.get("namespace") or "containergen",
                              authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
-                             tls_verify=params.get("tls_verify", True))
+                             tls_verify=params.get("tls_verify", True), source_transport=source_transport)

@@ -34,10 +34,13 @@ def definitions_argument_spec(**extra):
     return spec
 
 
+ENGINES = ("buildah", "docker")
+
+
 def engine_argument_spec(**extra):
     """The local image store's engine (documented by the containergen.images._engine fragment)."""
     spec = {
-        "engine": {"type": "str", "default": "buildah", "choices": ["buildah", "docker"]},
+        "engine": {"type": "str", "default": "buildah", "choices": list(ENGINES)},
         "docker_host": {"type": "str"},
     }
     spec.update(extra)
