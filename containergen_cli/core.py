@@ -14,7 +14,7 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DISTRO_PROFILES = {("debian", "12"): "debian12", ("rhel", "8"): "ubi8", ("ubi", "8"): "ubi8",
+DISTRO_PROFILES = {("debian", "12"): "debian12", ("debian", "13"): "debian13", ("rhel", "8"): "ubi8", ("ubi", "8"): "ubi8",
                    ("centos", "9"): "centos9"}
 
 
@@ -30,7 +30,7 @@ def add_image_arguments(parser):
                         help="YAML file with container_images: [{imagename: ...}] naming the images to build, "
                              "as tripleoclient's tripleo_containers.yaml")
     parser.add_argument("--profile", default=None,
-                        help="distro profile (debian12, ubi8, centos9); default: from --distro/--release, else debian12")
+                        help="distro profile (debian13, debian12, ubi8, centos9); default: from --distro/--release, else debian13")
     parser.add_argument("--distro", default=None, help="distro name, with --release selects the profile")
     parser.add_argument("--release", default=None, help="distro major release")
     parser.add_argument("--base", default=None, help="use this image as it is as the base of the root images")
@@ -115,7 +115,7 @@ def _profile(args):
             raise CLIError("--distro %s --release %s: no profile (known: %s)" % (
                 key[0], key[1], ", ".join("%s %s" % k for k in sorted(DISTRO_PROFILES))))
         return DISTRO_PROFILES[key]
-    return "debian12"
+    return "debian13"
 
 
 def _config_file_images(path):

@@ -28,9 +28,9 @@ options:
     required: true
   profile:
     description:
-      - Distro profile to build for, for example V(debian12), V(ubi8) or V(centos9).
+      - Distro profile to build for, for example V(debian13), V(debian12), V(ubi8) or V(centos9).
     type: str
-    default: debian12
+    default: debian13
   include:
     description:
       - Image names or regular expressions (full match) to build. Each pulls in its ancestors.

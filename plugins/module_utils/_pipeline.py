@@ -28,7 +28,7 @@ from ansible_collections.containergen.images.plugins.module_utils._spec import E
 COMMON_DEFAULTS = {
     "definitions_path": None,
     "profiles_path": None,
-    "profile": "debian12",
+    "profile": "debian13",
     "include": [],
     "exclude": [],
     "namespace": "localhost/containergen",

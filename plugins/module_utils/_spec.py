@@ -19,7 +19,7 @@ def definitions_argument_spec(**extra):
     spec = {
         "definitions_path": {"type": "path", "required": True},
         "profiles_path": {"type": "path", "required": True},
-        "profile": {"type": "str", "default": "debian12"},
+        "profile": {"type": "str", "default": "debian13"},
         "include": {"type": "list", "elements": "str", "default": []},
         "exclude": {"type": "list", "elements": "str", "default": []},
         "namespace": {"type": "str", "default": "localhost/containergen"},

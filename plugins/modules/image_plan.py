@@ -66,7 +66,7 @@ profile:
   description: The profile planned for.
   returned: success
   type: str
-  sample: debian12
+  sample: debian13
 order:
   description: Image names in build order, parents first.
   returned: success

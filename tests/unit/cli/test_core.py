@@ -56,6 +56,12 @@ def test_engine_flags_reach_build_and_publish():
         parse("--engine", "podman")
 
 
+def test_default_profile_is_debian13_and_debian12_stays_selectable():
+    assert core.build_variables(parse())["image_build_profile"] == "debian13"
+    assert core.build_variables(parse("--distro", "debian", "--release", "13"))["image_build_profile"] == "debian13"
+    assert core.build_variables(parse("--distro", "debian", "--release", "12"))["image_build_profile"] == "debian12"
+
+
 def test_unknown_distro_and_bad_key_value_are_one_line_errors():
     with pytest.raises(core.CLIError, match="--distro arch --release 1: no profile"):
         core.build_variables(parse("--distro", "arch", "--release", "1"))

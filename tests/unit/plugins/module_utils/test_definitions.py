@@ -312,6 +312,7 @@ def test_packages_missing_for_distro(tmp_path):
 
 @pytest.mark.parametrize("name, family, distro, release, method", [
     ("debian12", "debian", "debian", "12", "bootstrap"),
+    ("debian13", "debian", "debian", "13", "bootstrap"),
     ("ubi8", "redhat", "rhel", "8", "pull"),
     ("centos9", "redhat", "centos", "9", "pull"),
 ])
@@ -328,7 +329,7 @@ def test_real_profiles_load(name, family, distro, release, method):
 def test_unknown_profile_lists_known_ones():
     with pytest.raises(DefinitionError) as info:
         load_profile(str(PROFILES_DIR), "nope")
-    assert only_problem(info.value) == "%s: unknown distro profile 'nope' (known: centos9, debian12, ubi8)" % (
+    assert only_problem(info.value) == "%s: unknown distro profile 'nope' (known: centos9, debian12, debian13, ubi8)" % (
         PROFILES_DIR)
 
 

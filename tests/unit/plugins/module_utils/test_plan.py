@@ -552,7 +552,7 @@ def real_images():
     return load_definitions(str(IMAGES_DIR))
 
 
-@pytest.mark.parametrize("profile_name", ["debian12", "ubi8", "centos9"])
+@pytest.mark.parametrize("profile_name", ["debian13", "debian12", "ubi8", "centos9"])
 def test_real_set_plans_on_every_profile(real_images, profile_name):
     profile = load_profile(str(PROFILES_DIR), profile_name)
     plan = make_plan(real_images, profile)
