@@ -82,4 +82,13 @@ options:
       - An image used as it is as the base of the root images instead of the profile's (tripleoclient's
         C(--base)); pulled when it is not present.
     type: str
+  extra_roots:
+    description:
+      - Directories besides O(definitions_path) that the files an image copies (C(tcib_copies), C(tcib_adds),
+        C(copy)/C(add) actions, C(tcib_gather_files)) may come from.
+      - Every source must resolve, after symlinks, inside the definitions tree or one of these directories;
+        anything else is an error before any build. V(/) is refused.
+    type: list
+    elements: path
+    default: []
 """

@@ -110,7 +110,7 @@ def build_one(run, engine, planned, profile, definitions_dir, options):
                 timed("run", engine.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
             elif verb in ("add", "copy"):
                 sources, dest, chown = transfer_args(arg)
-                sources = [os.path.normpath(os.path.join(definitions_dir, s)) for s in sources]
+                sources = planned.transfer_sources(arg, definitions_dir)  # only what the plan checked
                 timed("copy", engine.transfer, run, container, verb, sources, dest, chown)
         # One exec for the profile's cleanup and the version manifest: cleanup output goes to the
         # log (stderr), the manifest is what the step prints.

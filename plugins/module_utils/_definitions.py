@@ -16,7 +16,12 @@ name order; a later file replaces a whole top-level key of an earlier one.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import typing as t
+
+from ansible_collections.containergen.images.plugins.module_utils import _validate
 
 try:
     import yaml
@@ -150,15 +155,19 @@ def read_yaml(path):
 
 
 class ImageDefinition(object):
-    """One image: its name, directory, merged keys, and which file set each key."""
+    """One image: its name, directory, merged keys, and which file set each key.
 
-    def __init__(self, name, directory, parent, files, data, origin):
+    root is the definitions tree it was loaded from (resolved): the files it copies must lie in it.
+    """
+
+    def __init__(self, name, directory, parent, files, data, origin, root=None):
         self.name = name
         self.directory = directory
         self.parent = parent
         self.files = files
         self.data = data
         self.origin = origin
+        self.root = root or os.path.realpath(directory)
 
     def where(self, key=None):
         """A 'file: image NAME: key KEY' prefix for error messages."""
@@ -168,29 +177,96 @@ class ImageDefinition(object):
         return text + (": key %r" % key if key else "")
 
 
-def _yaml_files(directory):
-    return sorted(
-        os.path.join(directory, name) for name in os.listdir(directory)
-        if name.endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(directory, name)))
+def is_inside(path: str, root: str) -> bool:
+    """Whether the resolved path is root or below it (both already resolved with os.path.realpath)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _is_yaml(name: str) -> bool:
+    return name.endswith((".yaml", ".yml"))
+
+
+def _scan(directory: str, root: str, problems: t.List[str]) -> t.Tuple[t.List[str], t.List[str], t.List[str]]:
+    """One directory of the tree, without following any symlink out of it.
+
+    Returns (yaml files, sub-directories, dot-directories). A symlink whose target leaves the tree, or
+    that loops, is a problem (it is neither read nor walked).
+    """
+    files, dirs, hidden = [], [], []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError as exc:
+        problems.append("%s: cannot list the directory: %s" % (directory, exc.strerror))
+        return files, dirs, hidden
+    for entry in entries:
+        path = entry.path
+        if entry.is_symlink():
+            target = os.path.realpath(path)
+            if not is_inside(target, root):
+                problems.append("%s: symlink to %s leaves the definitions tree %s" % (path, os.readlink(path), root))
+                continue
+            try:
+                mode = os.stat(path).st_mode
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    problems.append("%s: symlink loop" % path)
+                elif _is_yaml(entry.name):
+                    problems.append("%s: dangling symlink" % path)
+                continue
+        else:
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:  # vanished while listing
+                continue
+        if stat.S_ISDIR(mode):
+            (hidden if entry.name.startswith(".") else dirs).append(path)
+        elif stat.S_ISREG(mode) and _is_yaml(entry.name):
+            files.append(path)
+    return files, dirs, hidden
 
 
 def load_definitions(root):
     """Load every image under root. Returns {name: ImageDefinition}; raises DefinitionError.
 
+    The walk stays inside root: a symlink leaving it is an error and is never followed, a directory
+    reached twice (a symlink loop) is an error. A directory that holds YAML files is an image and
+    its name must be a valid image name. Dot-directories (.git, .github, ...) are not walked, but one
+    that itself holds YAML files is an error rather than an image silently left out.
     All problems found are reported together so that one run shows everything to fix.
     """
     root = os.path.abspath(root)
     if not os.path.isdir(root):
         raise DefinitionError(["%s: image definitions directory does not exist" % root])
+    real_root = os.path.realpath(root)
     problems = []
     images = {}
     seen_dirs = {}
+    visited = {}  # (st_dev, st_ino) of each directory walked -> its path
 
     def walk(directory, parent):
-        files = _yaml_files(directory)
+        try:
+            info = os.stat(directory)
+        except OSError as exc:
+            problems.append("%s: cannot read: %s" % (directory, exc.strerror))
+            return
+        key = (info.st_dev, info.st_ino)
+        if key in visited:
+            problems.append("%s: directory already walked as %s (symlink loop or second path to it)"
+                            % (directory, visited[key]))
+            return
+        visited[key] = directory
+        files, dirs, hidden = _scan(directory, real_root, problems)
+        for path in hidden:
+            holds_yaml = _scan(path, real_root, [])[0]
+            if holds_yaml:
+                problems.append("%s: image %r: a directory whose name starts with a dot is not an image directory "
+                                "(rename it; its YAML files would be ignored)" % (holds_yaml[0], os.path.basename(path)))
         current = parent
         if files:
             name = os.path.basename(directory)
+            bad_name = _validate.image_name(name)
+            if bad_name:
+                problems.append("%s: image %r: directory name: %s" % (files[0], name, bad_name))
             data, origin = {}, {}
             for path in files:
                 try:
@@ -211,12 +287,10 @@ def load_definitions(root):
                                 % (directory, name, seen_dirs[name]))
             else:
                 seen_dirs[name] = directory
-                images[name] = ImageDefinition(name, directory, parent, files, data, origin)
+                images[name] = ImageDefinition(name, directory, parent, files, data, origin, root=real_root)
             current = name
-        for child in sorted(os.listdir(directory)):
-            path = os.path.join(directory, child)
-            if os.path.isdir(path) and not child.startswith("."):
-                walk(path, current)
+        for path in dirs:
+            walk(path, current)
 
     walk(root, None)
     for image in images.values():
@@ -245,6 +319,8 @@ def _validate_image(image):
         problem = _type_problem(value, kind)
         if problem:
             problems.append("%s: %s" % (image.where(key), problem))
+        elif key == "tcib_parent" and "{{" not in value and _validate.image_name(value):
+            problems.append("%s: %s" % (image.where(key), _validate.image_name(value)))
     return problems
 
 
@@ -275,11 +351,8 @@ def resolve_packages(image, profile):
     if isinstance(value, list):
         return list(value)
     keys = list(dict.fromkeys(["common", profile["family"], profile["distro"], profile["name"]]))
-    names = []
-    for key in keys:
-        for name in value.get(key) or []:
-            if name not in names:
-                names.append(name)
+    # First occurrence wins, in key order; a dict keeps that order in linear time.
+    names = list(dict.fromkeys(name for key in keys for name in value.get(key) or []))
     listed = [k for k in value if k not in PACKAGE_SPECIAL_KEYS]
     if not names and listed:
         raise DefinitionError(["%s: no package list for distro %r (has: %s; expected one of: %s)"

@@ -159,9 +159,10 @@ def render_containerfile(planned, profile, definitions_dir, marker, build_args=(
             flush()
             sources, dest, chown = transfer_args(arg)
             context = []
-            for source in sources:
+            # only the paths the plan resolved and checked (named as the definition names them)
+            for source, path in zip(sources, planned.transfer_sources(arg, definitions_dir)):
                 name = "files/%d/%s" % (len(files), os.path.basename(os.path.normpath(source)))
-                files[name] = os.path.normpath(os.path.join(definitions_dir, source))
+                files[name] = path
                 context.append(name)
             lines.append("%s %s%s" % (verb.upper(), "--chown=%s " % chown if chown else "",
                                       json.dumps(context + [dest])))

@@ -38,6 +38,7 @@ COMMON_DEFAULTS = {
     "extra_config": None,
     "template_vars": {},
     "base_image": None,
+    "extra_roots": [],
 }
 
 
@@ -81,7 +82,7 @@ def load(params):
 def make_plan(p, definitions, profile, base_ids):
     return _plan.make_plan(definitions, profile, base_ids=base_ids, include=p["include"], exclude=p["exclude"],
                            namespace=p["namespace"], prefix=p["prefix"], tag=p["tag"], extra_labels=p["labels"],
-                           template_vars=p["template_vars"])
+                           template_vars=p["template_vars"], extra_roots=p["extra_roots"])
 
 
 def plan_images(params, runner=None, engine=None):

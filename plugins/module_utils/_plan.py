@@ -18,9 +18,12 @@ import json
 import os
 import re
 import shlex
+import stat
+import typing as t
 
+from ansible_collections.containergen.images.plugins.module_utils import _validate
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
-    TCIB_KEYS, DefinitionError, resolve_packages,
+    TCIB_KEYS, DefinitionError, is_inside, resolve_packages,
 )
 
 try:
@@ -41,7 +44,7 @@ _EMPTY = {"str": "", "list[str]": [], "dict[str, scalar]": {}, "actions": [], "p
 class PlannedImage(object):
     """One image of a plan, ready to build: everything the engine needs and its fingerprint."""
 
-    def __init__(self, name, parent, ref, from_ref, steps, packages, files, fingerprint, depth):
+    def __init__(self, name, parent, ref, from_ref, steps, packages, files, fingerprint, depth, sources=None):
         self.name = name
         self.parent = parent
         self.ref = ref
@@ -51,6 +54,31 @@ class PlannedImage(object):
         self.files = files
         self.fingerprint = fingerprint
         self.depth = depth
+        # {transfer argument: resolved source paths}, as the plan checked them; None for an image
+        # made by hand (tests), whose sources are then checked against its directory when built.
+        self.sources = sources
+
+    def transfer_sources(self, arg: t.Any, directory: str) -> t.List[str]:
+        """The host paths an ADD/COPY step reads: exactly those the plan resolved and checked.
+
+        Raises ValueError for a step the plan did not check or a source outside directory.
+        """
+        if self.sources is not None:
+            try:
+                return list(self.sources[_arg_key(arg)])
+            except KeyError:
+                raise ValueError("%s: %r: a copy step the plan did not check" % (self.name, arg))
+        words, dummy, problems = transfer_words(arg)
+        root = os.path.realpath(directory)
+        paths = []
+        for source in words[:-1]:
+            path, problem = resolve_source(directory, source, [root])
+            if problem:
+                problems.append(problem)
+            paths.append(path)
+        if problems:
+            raise ValueError("%s: %s" % (self.name, "; ".join(problems)))
+        return paths
 
     def as_dict(self):
         return {
@@ -171,36 +199,90 @@ def _split_words(image, key, value):
         raise DefinitionError(["%s: cannot split into words: %s" % (image.where(key), exc)])
 
 
-def _source_files(image, key, arg):
-    """Sources of an ADD/COPY step, relative to the image's directory; must exist."""
-    words = arg if isinstance(arg, list) else shlex.split(arg)
-    words = [w for w in words if not w.startswith("--")]
-    if len(words) < 2:
-        raise DefinitionError(["%s: %s needs at least one source and a destination" % (image.where(key), key)])
-    sources = []
-    for source in words[:-1]:
-        path = os.path.normpath(os.path.join(image.directory, source))
-        if not os.path.exists(path):
-            raise DefinitionError(["%s: source %r does not exist (looked in %s)" % (image.where(key), source, path)])
-        sources.append(path)
-    return sources, words[-1]
+def _arg_key(arg: t.Any) -> str:
+    return json.dumps(arg) if isinstance(arg, list) else str(arg)
 
 
-def _hash_path(path):
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_TRANSFER_OPTION_RE = re.compile(r"--chown=(.*)\Z", re.S)
+
+
+def transfer_words(arg: t.Any, name: str = "ADD/COPY") -> t.Tuple[t.List[str], t.Optional[str], t.List[str]]:
+    """ADD/COPY argument -> (sources + destination, --chown value, problems). Only --chown is an
+    option (the engines apply no other); sources and destination need at least two words."""
+    problems = []
+    try:
+        words = arg if isinstance(arg, list) else shlex.split(arg)
+    except ValueError as exc:
+        return [], None, ["cannot split into words: %s" % exc]
+    chown, plain = None, []
+    for word in words:
+        if word.startswith("--"):
+            found = _TRANSFER_OPTION_RE.match(word)
+            if not found:
+                problems.append("option %r is not supported (only --chown=USER[:GROUP])" % word)
+            elif _validate.user_spec(found.group(1)):
+                problems.append("--chown: %s" % _validate.user_spec(found.group(1)))
+            else:
+                chown = found.group(1)
+        else:
+            plain.append(word)
+    if len(plain) < 2 and not problems:
+        problems.append("%s needs at least one source and a destination" % name)
+    return plain, chown, problems
+
+
+def resolve_source(directory: str, source: str, roots: t.List[str]) -> t.Tuple[t.Optional[str], t.Optional[str]]:
+    """A copy source, relative to the image's directory, resolved through every symlink.
+
+    Returns (resolved path, None), or (None, reason) when it is a URL, resolves outside every allowed
+    root (nothing outside is looked at further), or does not exist.
+    """
+    if _URL_RE.match(source):
+        return None, "source %r: URLs are not allowed (a build reads only files of the definitions tree)" % source
+    if not source or "\0" in source or "\n" in source:
+        return None, "source %r: not a file name" % source
+    joined = os.path.normpath(os.path.join(directory, source))
+    real = os.path.realpath(joined)
+    if not any(is_inside(real, root) for root in roots):
+        return None, ("source %r resolves to %s, outside the definitions tree %s (and the extra roots)"
+                      % (source, real, roots[0]))
+    if not os.path.exists(real):
+        return None, "source %r does not exist (looked in %s)" % (source, joined)
+    return real, None
+
+
+def _hash_path(path: str, roots: t.List[str], problems: t.List[str], where: str) -> str:
+    """sha256 of a file (content and mode) or of a directory tree, never following a symlink: a
+    symlink inside is hashed as its target text, and must not point outside the allowed roots."""
     digest = hashlib.sha256()
-    if os.path.isdir(path):
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(root, name)
-                digest.update(os.path.relpath(full, path).encode() + b"\0")
-                digest.update(_hash_path(full).encode())
+    info = os.lstat(path)
+    if stat.S_ISREG(info.st_mode):
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"mode:%o" % (info.st_mode & 0o777))
         return digest.hexdigest()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    mode = os.stat(path).st_mode & 0o777
-    digest.update(b"mode:%o" % mode)
+    if not stat.S_ISDIR(info.st_mode):
+        problems.append("%s: %s is not a regular file, directory or symlink" % (where, path))
+        return ""
+    # The same walk as always (files of a directory sorted, then its sub-directories sorted), so that
+    # fingerprints of trees without symlinks stay as they were; os.walk never descends a symlink.
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        links = sorted(d for d in dirs if os.path.islink(os.path.join(root, d)))
+        dirs[:] = [d for d in dirs if d not in links]
+        for name in sorted(names) + links:
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode("utf-8", "surrogateescape") + b"\0")
+            if os.path.islink(full):
+                if not any(is_inside(os.path.realpath(full), allowed) for allowed in roots):
+                    problems.append("%s: symlink %s points outside the definitions tree (to %s)"
+                                    % (where, full, os.readlink(full)))
+                    continue
+                digest.update(b"link:" + os.readlink(full).encode("utf-8", "surrogateescape"))
+            else:
+                digest.update(_hash_path(full, roots, problems, where).encode())
     return digest.hexdigest()
 
 
@@ -216,70 +298,260 @@ def check_template_vars(template_vars):
         raise DefinitionError(problems)
 
 
+_DURATION_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|ms|s|m|h))+\Z")
+_HEALTHCHECK_FORM_RE = re.compile(r"\s*((?:--[a-z-]+=\S*\s+)*)(CMD-SHELL|CMD|NONE)(?:\s+(.*))?\Z", re.S | re.I)
+_HEALTHCHECK_FORM = ("must be [--interval=DURATION --timeout=DURATION --start-period=DURATION --retries=N] "
+                     "CMD COMMAND, CMD-SHELL COMMAND or NONE")
+
+
+def _healthcheck(arg: t.Any) -> t.Tuple[t.Any, t.Optional[str]]:
+    """HEALTHCHECK: checked, and CMD-SHELL written as CMD with a shell command (the same thing in a
+    Containerfile), the form both engines take. Returns (argument, problem)."""
+    if isinstance(arg, list):
+        if not arg or not all(isinstance(word, str) and word for word in arg):
+            return arg, _HEALTHCHECK_FORM
+        return arg, None
+    found = _HEALTHCHECK_FORM_RE.match(arg)
+    if not found:
+        return arg, _HEALTHCHECK_FORM
+    options, kind, command = found.group(1), found.group(2).upper(), (found.group(3) or "").strip()
+    for option in options.split():
+        name, dummy, given = option.partition("=")
+        if name in ("--interval", "--timeout", "--start-period"):
+            if not _DURATION_RE.match(given):
+                return arg, "option %s: must be a duration such as 30s" % name
+        elif name == "--retries":
+            if not given.isdigit() or int(given) < 1:
+                return arg, "option --retries: must be a whole number from 1 up"
+        else:
+            return arg, "unknown option %s (%s)" % (name, _HEALTHCHECK_FORM)
+    if kind == "NONE":
+        return ("NONE", None) if not command and not options.strip() else (arg, "NONE takes no options or command")
+    if not command:
+        return arg, "%s needs a command" % kind
+    if command.startswith("["):
+        try:
+            words = json.loads(command)
+        except ValueError:
+            words = None
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+            return arg, "CMD [...] must be a JSON list of words"
+    return "%sCMD %s" % (options, command), None
+
+
+def _words_problem(words: t.Any) -> t.Optional[str]:
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+        return "must be one or more non-empty words"
+    return None
+
+
+def _single(arg: t.Any, check: t.Callable[[t.Any], t.Optional[str]]) -> t.Optional[str]:
+    return "must be a single value, not a list" if isinstance(arg, list) else check(arg)
+
+
+def _label_action(arg: t.Any) -> t.Tuple[t.Dict[str, str], t.List[str]]:
+    """LABEL KEY=VALUE ... (a string of shell-like words, or a list of KEY=VALUE) → a mapping."""
+    try:
+        words = arg if isinstance(arg, list) else shlex.split(arg)
+    except ValueError as exc:
+        return {}, ["cannot split into words: %s" % exc]
+    labels, problems = {}, []
+    for word in words:
+        key, equals, text = word.partition("=")
+        if not equals:
+            problems.append("label %r: must be KEY=VALUE" % word)
+        elif _validate.label_key(key):
+            problems.append("label key %r: %s" % (key, _validate.label_key(key)))
+        else:
+            labels[key] = text
+    if not words:
+        problems.append("must be one or more KEY=VALUE")
+    return labels, problems
+
+
+def _check_step(verb: str, arg: t.Any) -> t.Tuple[t.Any, t.List[str]]:
+    """One rendered step: (the argument the engines get, problems). Every value that reaches an
+    engine is checked here, after templates are rendered."""
+    problems = []
+    if verb == "label":
+        if isinstance(arg, dict):
+            problems = ["label key %r: %s" % (k, _validate.label_key(k)) for k in arg if _validate.label_key(k)]
+        else:
+            arg, problems = _label_action(arg)
+    elif verb in ("env", "arg"):
+        key, equals, dummy = arg.partition("=") if isinstance(arg, str) else ("", "", "")
+        if not isinstance(arg, str) or (verb == "env" and not equals):
+            problems.append("must be NAME=VALUE" if verb == "env" else "must be NAME or NAME=VALUE")
+        elif _validate.env_name(key):
+            problems.append("name %r: %s" % (key, _validate.env_name(key)))
+    elif verb == "user":
+        problems.append(_single(arg, _validate.user_spec))
+    elif verb in ("workdir", "volume"):
+        problems.append(_single(arg, _validate.absolute_path))
+    elif verb == "expose":
+        problems.append(_single(arg, _validate.port))
+    elif verb == "stopsignal":
+        problems.append(_single(arg, _validate.stop_signal))
+    elif verb == "healthcheck":
+        arg, problem = _healthcheck(arg)
+        problems.append(problem)
+    elif verb in ("entrypoint", "cmd", "shell"):
+        words = arg
+        if isinstance(arg, str):
+            try:
+                words = shlex.split(arg)
+            except ValueError as exc:
+                return arg, ["cannot split into words: %s" % exc]
+        problems.append(_words_problem(words))
+    elif verb in ("run", "onbuild"):
+        if isinstance(arg, list):
+            problems.append(_words_problem(arg) if verb == "run" else "must be a string")
+        elif not arg.strip():
+            problems.append("must not be empty")
+    return arg, [problem for problem in problems if problem]
+
+
 def render_steps(image, profile, packages, extra_labels=None, template_vars=None):
     """The ordered build steps of one image, in the order TripleO's Containerfile template uses.
 
     Returns (steps, files): steps is [(verb, argument)], files maps each copied source to its hash.
     """
+    return render_image(image, profile, packages, extra_labels, template_vars)[:2]
+
+
+def render_image(image, profile, packages, extra_labels=None, template_vars=None, extra_roots=None):
+    """Render and check one image. Returns (steps, files, sources, from_ref): sources maps each
+    ADD/COPY argument to the resolved host paths it reads; from_ref is the rendered tcib_from or None.
+
+    Every problem of the image is collected and raised together as one DefinitionError.
+    """
     env = _renderer()
+    roots = [image.root] + list(extra_roots or [])
+    problems = []
+    failed = object()
     data = {key: _EMPTY.get(kind, "") for key, kind in TCIB_KEYS.items()}
     data.update(image.data)
     context = dict(template_vars or {})
     context.update(data)
+    # Package names go into a shell command: each is one quoted word (they are checked as well).
+    words = " ".join(shlex.quote(name) for name in packages)
+    for name in packages:
+        problem = _validate.package_name(name, profile["family"])
+        if problem:
+            problems.append("%s: package %r: %s" % (image.where("tcib_packages"), name, problem))
+    install = "true"
+    if packages:
+        try:
+            install = _render(env, image, "tcib_packages", profile["package_manager"]["install"], {"packages": words})
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
     context.update({
         "tcib_distro": profile["distro"], "tcib_release": str(profile["release"]),
         "tcib_family": profile["family"], "tcib_profile": profile["name"],
         "tcib_rhel_modules": {}, "tcib_meta": {"name": image.name},
-        "tcib_package_list": " ".join(packages),
-        "tcib_install": _render(env, image, "tcib_packages", profile["package_manager"]["install"],
-                                {"packages": " ".join(packages)}) if packages else "true",
+        "tcib_package_list": words, "tcib_install": install,
     })
 
-    def value(key):
-        return _render(env, image, key, data[key], context)
+    def value(key, raw=failed):
+        try:
+            return _render(env, image, key, data[key] if raw is failed else raw, context)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            return failed
 
-    steps = []
-    labels = {k: str(v) for k, v in value("tcib_labels").items()}
+    keyed = []  # (key, verb, argument)
+
+    def items(key):
+        rendered = value(key)
+        return [] if rendered is failed else rendered
+
+    labels = {k: str(v) for k, v in (items("tcib_labels") or {}).items()}
     labels.update(extra_labels or {})
     if labels:
-        steps.append(("label", labels))
-    for key, val in value("tcib_envs").items():
-        steps.append(("env", "%s=%s" % (key, val)))
-    for key, val in value("tcib_args").items():
-        steps.append(("arg", "%s=%s" % (key, val)))
-    steps.append(("user", "root"))
-    steps.extend(("onbuild", item) for item in value("tcib_onbuilds"))
-    steps.extend(("volume", item) for item in value("tcib_volumes"))
+        keyed.append(("tcib_labels", "label", labels))
+    keyed += [("tcib_envs", "env", "%s=%s" % kv) for kv in (items("tcib_envs") or {}).items()]
+    keyed += [("tcib_args", "arg", "%s=%s" % kv) for kv in (items("tcib_args") or {}).items()]
+    keyed.append((None, "user", "root"))
+    keyed += [("tcib_onbuilds", "onbuild", item) for item in items("tcib_onbuilds")]
+    keyed += [("tcib_volumes", "volume", item) for item in items("tcib_volumes")]
     if data["tcib_workdir"]:
-        steps.append(("workdir", value("tcib_workdir")))
-    transfers = [("tcib_adds", item) for item in value("tcib_adds")]
-    steps.extend(("add", item) for item in value("tcib_adds"))
-    steps.extend(("expose", item) for item in value("tcib_exposes"))
-    transfers += [("tcib_copies", item) for item in value("tcib_copies")]
-    steps.extend(("copy", item) for item in value("tcib_copies"))
+        keyed.append(("tcib_workdir", "workdir", value("tcib_workdir")))
+    keyed += [("tcib_adds", "add", item) for item in items("tcib_adds")]
+    keyed += [("tcib_exposes", "expose", item) for item in items("tcib_exposes")]
+    keyed += [("tcib_copies", "copy", item) for item in items("tcib_copies")]
     if data["tcib_shell"]:
-        steps.append(("shell", value("tcib_shell")))
-    steps.extend(("run", item) for item in value("tcib_runs"))
+        keyed.append(("tcib_shell", "shell", value("tcib_shell")))
+    keyed += [("tcib_runs", "run", item) for item in items("tcib_runs")]
     for item in data["tcib_actions"]:
         verb, arg = next(iter(item.items()))
         arg = str(arg) if isinstance(arg, int) else arg
-        steps.append((verb, _render(env, image, "tcib_actions", arg, context)))
-        if verb in ("add", "copy"):
-            transfers.append(("tcib_actions", steps[-1][1]))
+        keyed.append(("tcib_actions", verb, value("tcib_actions", arg)))
     for key, verb in (("tcib_healthcheck", "healthcheck"), ("tcib_stopsignal", "stopsignal")):
         if data[key]:
-            steps.append((verb, value(key)))
+            keyed.append((key, verb, value(key)))
     for key, verb in (("tcib_entrypoint", "entrypoint"), ("tcib_cmd", "cmd")):
         if data[key]:
-            steps.append((verb, _split_words(image, key, value(key))))
+            rendered = value(key)
+            if rendered is not failed:
+                try:
+                    keyed.append((key, verb, _split_words(image, key, rendered)))
+                except DefinitionError as exc:
+                    problems.extend(exc.problems)
     if data["tcib_user"]:
-        steps.append(("user", value("tcib_user")))
+        keyed.append(("tcib_user", "user", value("tcib_user")))
 
-    files = {}
-    for key, arg in transfers:
-        for source in _source_files(image, key, arg)[0]:
-            files[os.path.relpath(source, image.directory)] = _hash_path(source)
-    return steps, files
+    steps, files, sources = [], {}, {}
+    for key, verb, arg in keyed:
+        if arg is failed:
+            continue
+        if key is None:
+            steps.append((verb, arg))
+            continue
+        if verb in ("add", "copy"):
+            paths = _transfer(image, key, arg, roots, files, problems)
+            if paths is not None:
+                sources[_arg_key(arg)] = paths
+            steps.append((verb, arg))
+            continue
+        arg, found = _check_step(verb, arg)
+        problems += ["%s: %s" % (image.where(key), problem) for problem in found]
+        steps.append((verb, arg))
+    for item in items("tcib_gather_files"):
+        dummy, problem = resolve_source(image.directory, item, roots)
+        if problem:
+            problems.append("%s: %s" % (image.where("tcib_gather_files"), problem))
+    from_ref = None
+    if data["tcib_from"]:
+        from_ref = value("tcib_from")
+        if from_ref is not failed and _validate.reference(from_ref):
+            problems.append("%s: %s" % (image.where("tcib_from"), _validate.reference(from_ref)))
+    if problems:
+        raise DefinitionError(problems)
+    return steps, files, sources, from_ref
+
+
+def _transfer(image, key, arg, roots, files, problems):
+    """Resolve and hash the sources of one ADD/COPY step; None when a problem was recorded."""
+    where = image.where(key)
+    words, dummy, found = transfer_words(arg, key)
+    if not found and not words[-1].strip():
+        found.append("the destination must not be empty")
+    if found:
+        problems.extend("%s: %s" % (where, problem) for problem in found)
+        return None
+    paths, ok = [], True
+    for source in words[:-1]:
+        path, problem = resolve_source(image.directory, source, roots)
+        if problem:
+            problems.append("%s: %s" % (where, problem))
+            ok = False
+            continue
+        before = len(problems)
+        digest = _hash_path(path, roots, problems, "%s: source %r" % (where, source))
+        ok = ok and len(problems) == before
+        files[os.path.relpath(os.path.normpath(os.path.join(image.directory, source)), image.directory)] = digest
+        paths.append(path)
+    return paths if ok else None
 
 
 def fingerprint(payload):
@@ -292,27 +564,54 @@ def profile_identity(profile):
     return {k: v for k, v in profile.items() if k not in ("path", "description", "transient_errors")}
 
 
+def check_extra_roots(extra_roots):
+    """Extra directories copy sources may come from (besides the definitions tree), resolved."""
+    roots, problems = [], []
+    for root in extra_roots or []:
+        real = os.path.realpath(root) if isinstance(root, str) and root else ""
+        if not real or not os.path.isdir(real):
+            problems.append("extra_roots: %r is not a directory" % (root,))
+        elif real == os.path.realpath(os.sep):
+            problems.append("extra_roots: %r would let a build read every file of the host" % (root,))
+        else:
+            roots.append(real)
+    if problems:
+        raise DefinitionError(problems)
+    return roots
+
+
+def check_extra_labels(extra_labels):
+    problems = ["labels: key %r: %s" % (key, _validate.label_key(key))
+                for key in extra_labels or {} if _validate.label_key(key)]
+    if problems:
+        raise DefinitionError(problems)
+
+
 def make_plan(images, profile, base_ids=None, include=None, exclude=None, namespace="localhost/containergen",
-              prefix="", tag="latest", extra_labels=None, template_vars=None):
+              prefix="", tag="latest", extra_labels=None, template_vars=None, extra_roots=None):
     """Plan the selected images. base_ids maps an external base reference to its image ID
-    (or a stand-in identity when it is not present yet).
+    (or a stand-in identity when it is not present yet). extra_roots: directories besides the
+    definitions tree that copy sources may come from.
 
     Returns a list of PlannedImage in build order.
     """
     base_ids = base_ids or {}
     check_template_vars(template_vars)
+    check_extra_labels(extra_labels)
+    roots = check_extra_roots(extra_roots)
     chosen = select(images, include, exclude)
     plan, by_name, problems = [], {}, []
     for name, depth in build_order(images, chosen):
         image = images[name]
         try:
             packages = resolve_packages(image, profile)
-            steps, files = render_steps(image, profile, packages, extra_labels, template_vars)
+            steps, files, sources, tcib_from = render_image(image, profile, packages, extra_labels, template_vars,
+                                                            roots)
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
-        if image.parent is None or image.data.get("tcib_from"):
-            from_ref = image.data.get("tcib_from") or profile["base"]["image"]
+        if image.parent is None or tcib_from:
+            from_ref = tcib_from or profile["base"]["image"]
             parent_identity = {"base": from_ref, "id": base_ids.get(from_ref, "absent")}
         else:
             parent_plan = by_name.get(image.parent)
@@ -328,7 +627,7 @@ def make_plan(images, profile, base_ids=None, include=None, exclude=None, namesp
             payload["template_vars"] = template_vars
         planned = PlannedImage(name, image.parent if image.parent in chosen else None,
                                image_ref(name, namespace, prefix, tag), from_ref, steps, packages, files,
-                               fingerprint(payload), depth)
+                               fingerprint(payload), depth, sources=sources)
         by_name[name] = planned
         plan.append(planned)
     if problems:

@@ -29,6 +29,7 @@ def definitions_argument_spec(**extra):
         "extra_config": {"type": "path"},
         "template_vars": {"type": "dict", "default": {}},
         "base_image": {"type": "str"},
+        "extra_roots": {"type": "list", "elements": "path", "default": []},
     }
     spec.update(extra)
     return spec
