@@ -120,6 +120,7 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
     working containers left behind by a build that was killed.
     """
     p, definitions, profile = load(params)
+    make_plan(p, definitions, profile, {})  # every definition problem is reported before any work
     runner = runner or Runner()
     engine = engine or make_engine(params)
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)

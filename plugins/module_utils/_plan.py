@@ -65,14 +65,19 @@ class PlannedImage(object):
         """
         if self.sources is not None:
             try:
-                return list(self.sources[_arg_key(arg)])
+                paths = list(self.sources[_arg_key(arg)])
             except KeyError:
                 raise ValueError("%s: %r: a copy step the plan did not check" % (self.name, arg))
+            # A path that became a symlink since the plan would make the engine read its target.
+            moved = [path for path in paths if os.path.realpath(path) != path]
+            if moved:
+                raise ValueError("%s: %s changed into a symlink since the plan" % (self.name, ", ".join(moved)))
+            return paths
         words, dummy, problems = transfer_words(arg)
         root = os.path.realpath(directory)
         paths = []
         for source in words[:-1]:
-            path, problem = resolve_source(directory, source, [root])
+            path, problem = resolve_source(directory, source, [root], must_exist=False)
             if problem:
                 problems.append(problem)
             paths.append(path)
@@ -232,7 +237,8 @@ def transfer_words(arg: t.Any, name: str = "ADD/COPY") -> t.Tuple[t.List[str], t
     return plain, chown, problems
 
 
-def resolve_source(directory: str, source: str, roots: t.List[str]) -> t.Tuple[t.Optional[str], t.Optional[str]]:
+def resolve_source(directory: str, source: str, roots: t.List[str],
+                   must_exist: bool = True) -> t.Tuple[t.Optional[str], t.Optional[str]]:
     """A copy source, relative to the image's directory, resolved through every symlink.
 
     Returns (resolved path, None), or (None, reason) when it is a URL, resolves outside every allowed
@@ -247,7 +253,7 @@ def resolve_source(directory: str, source: str, roots: t.List[str]) -> t.Tuple[t
     if not any(is_inside(real, root) for root in roots):
         return None, ("source %r resolves to %s, outside the definitions tree %s (and the extra roots)"
                       % (source, real, roots[0]))
-    if not os.path.exists(real):
+    if must_exist and not os.path.exists(real):
         return None, "source %r does not exist (looked in %s)" % (source, joined)
     return real, None
 
