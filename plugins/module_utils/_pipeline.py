@@ -15,9 +15,12 @@ import json
 import os
 import time
 
-from ansible_collections.containergen.images.plugins.module_utils import _bootstrap, _build, _plan, _publish
+from ansible_collections.containergen.images.plugins.module_utils import (
+    _bootstrap, _build, _options, _plan, _publish,
+)
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._docker import DockerEngine
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     apply_extra_config, load_definitions, load_profile,
@@ -68,7 +71,8 @@ def _params(params):
 
 
 def load(params):
-    """Load definitions and profile; raises DefinitionError before anything runs."""
+    """Load definitions and profile; raises OptionError or DefinitionError before anything runs."""
+    _options.validate(params, _options.DEFINITION_PARAMS)
     p = _params(params)
     definitions = load_definitions(p["definitions_path"])
     if p["extra_config"]:
@@ -176,7 +180,12 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     params: registry, namespace, tag, images (names; empty: every containergen image under
     local_namespace:local_tag), local_namespace, local_prefix, local_tag, authfile, cert_dir,
     tls_verify, lock_dir, lock_file (path without extension).
+
+    All or nothing for the floating tags of one run: every changed revision is pushed and verified
+    first; only then do the floating tags move and the lock file get written, still under the
+    publish lock. A failure before that moves no floating tag and leaves the lock file as it was.
     """
+    _options.validate(params, _options.PUBLISH_PARAMS)
     runner = runner or Runner()
     engine = engine or make_engine(params)
     local = engine.list_images(runner)
@@ -201,19 +210,25 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     tag = params.get("tag") or "latest"
     start = time.monotonic()
     results = []
+    lock_files = []
     with _publish.PublishLock(params.get("lock_dir") or "/run/lock", params["registry"]):
         for name in wanted:
-            results.append(_publish.publish_image(registry, name, sources[name], local[sources[name]]["labels"], tag,
-                                                  check_mode=check_mode))
-    entries = _publish.lock_entries(results, registry)
-    lock_files = []
-    if not check_mode and params.get("lock_file"):
-        # A partial publish updates its own images and keeps the others' entries.
-        existing = params["lock_file"] + ".json"
-        merged = _publish.read_lock_file(existing) if os.path.exists(existing) else {}
-        merged.update(entries)
-        entries = merged
-        lock_files = _publish.write_lock_files(entries, params["lock_file"])
+            try:
+                results.append(_publish.publish_image(registry, name, sources[name], local[sources[name]]["labels"],
+                                                      tag, check_mode=check_mode, move_floating=False))
+            except (CommandError, _publish.PublishError) as exc:
+                raise _publish.PublishError(
+                    "publishing failed at %s (image %d of %d), no floating tag was moved and the lock file is "
+                    "unchanged: %s; %s; a rerun pushes what is missing, then moves every floating tag %s of the set"
+                    % (name, len(results) + 1, len(wanted), " ".join(str(exc).split()),
+                       _publish.pushed_summary(results), tag))
+        entries = _publish.lock_entries(results)
+        if not check_mode:
+            _publish.move_floating_tags(registry, results)
+            if params.get("lock_file"):
+                # under the publish lock: a partial publish updates its own entries and keeps the others'
+                entries = _publish.merge_lock_files(entries, params["lock_file"])
+                lock_files = [params["lock_file"] + ".yaml", params["lock_file"] + ".json"]
     return {
         "images": results,
         "pushed": [r["name"] for r in results if r["action"] == "pushed"],
@@ -227,6 +242,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
 
 
 def registry_client(params, runner=None, source_transport="containers-storage:"):
+    _options.validate(params, _options.REGISTRY_PARAMS)
     return _publish.Registry(runner or Runner(), params["registry"], params.get("namespace") or "containergen",
                              authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
                              tls_verify=params.get("tls_verify", True), source_transport=source_transport)

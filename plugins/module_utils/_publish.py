@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 
 from ansible_collections.containergen.images.plugins.module_utils._build import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
@@ -163,10 +164,16 @@ class PublishLock(object):
         self.handle.close()
 
 
-def publish_image(registry, name, source, local_labels, tag, check_mode=False):
-    """Publish one image. Returns a result dict; raises CommandError/PublishError on failure."""
+def publish_image(registry, name, source, local_labels, tag, check_mode=False, move_floating=True):
+    """Publish one image. Returns a result dict; raises CommandError/PublishError on failure.
+
+    With move_floating=False the floating tag is left where it is and the result says where it must
+    go ("floating": the revision tag, or None): publish_images moves every floating tag of a run only
+    once every revision of the run is pushed and verified.
+    """
     result = {"name": name, "source": source, "tag": tag, "action": "", "revision": None, "ref": "",
               "digest": "", "blobs_sent": 0, "bytes_sent": 0}
+    floating = None
     if not local_labels.get(MANIFEST_DIGEST_LABEL):
         raise PublishError("%s: local image %s has no %s label: was it built by containergen?"
                            % (name, source, MANIFEST_DIGEST_LABEL))
@@ -178,7 +185,7 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False):
                 raise PublishError("%s: static tag %s already exists in %s with other content; static tags are "
                                    "never overwritten (use a new release tag)" % (name, tag, registry.repo(name)))
             result.update(action="unchanged", ref="%s:%s" % (registry.repo(name), tag), digest=current["digest"])
-            return result
+            return _floating(result, None, move_floating, registry)
     else:
         numbers = revisions(tags, tag)
         latest = numbers[-1] if numbers else 0
@@ -186,17 +193,16 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False):
         if current is not None and same_content(local_labels, current["labels"]):
             result.update(action="unchanged", revision=latest, digest=current["digest"],
                           ref="%s:%s-%d" % (registry.repo(name), tag, latest))
-            floating = registry.inspect(name, tag) if tag in tags else None
-            if not floating or floating["digest"] != current["digest"]:
+            info = registry.inspect(name, tag) if tag in tags else None
+            if not info or info["digest"] != current["digest"]:
                 result["action"] = "retagged"
-                if not check_mode:
-                    registry.retag(name, "%s-%d" % (tag, latest), tag)
-            return result
+                floating = "%s-%d" % (tag, latest)
+            return _floating(result, None if check_mode else floating, move_floating, registry)
         result["revision"] = latest + 1
         target = "%s-%d" % (tag, latest + 1)
     result.update(action="pushed", ref="%s:%s" % (registry.repo(name), target))
     if check_mode:
-        return result
+        return _floating(result, None, move_floating, registry)
     sent = registry.push(source, name, target)
     pushed = registry.inspect(name, target)
     if pushed is None or not same_content(local_labels, pushed["labels"]):
@@ -207,42 +213,132 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False):
     result.update(digest=pushed["digest"], blobs_sent=len(sent),
                   bytes_sent=sum(size for diff_id, size in layers
                                  if any(diff_id.split(":")[-1].startswith(short) for short in sent)))
-    if not is_static(tag):
-        registry.retag(name, target, tag)  # the floating tag moves only after the revision is verified
+    # the floating tag moves only after the revision is verified
+    return _floating(result, None if is_static(tag) else target, move_floating, registry)
+
+
+def _floating(result, target, move_now, registry):
+    """Move the floating tag to target now (move_now) or leave the move to the caller (result["floating"])."""
+    if not move_now:
+        result["floating"] = target
+    elif target:
+        registry.retag(result["name"], target, result["tag"])
     return result
 
 
-def lock_entries(results, registry):
-    return {r["name"]: "%s@%s" % (r["ref"], r["digest"]) for r in results if r.get("digest")}
+def move_floating_tags(registry, results):
+    """Point each result's floating tag at its verified revision. Raises PublishError naming which moved."""
+    moved = []
+    pending = [r for r in results if r.get("floating")]
+    for index, item in enumerate(pending):
+        try:
+            registry.retag(item["name"], item["floating"], item["tag"])
+        except (CommandError, PublishError) as exc:
+            raise PublishError(
+                "moving the floating tags failed at %s (%s -> %s): %s; moved: %s; not moved: %s (their revisions "
+                "are pushed and verified; a rerun moves them and writes the lock file, which is unchanged)"
+                % (item["name"], item["tag"], item["floating"], _one_line(exc),
+                   _names(moved) or "none", _names(pending[index:])))
+        moved.append(item)
+    return [r["name"] for r in moved]
+
+
+def _names(results):
+    return ", ".join("%s (%s)" % (r["name"], r["floating"]) for r in results)
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())
+
+
+def pushed_summary(results):
+    """What a failed run left in the registry: revisions pushed and verified, but no floating tag moved."""
+    pushed = ["%s:%s" % (r["name"], r["floating"]) for r in results if r.get("floating") and r["action"] == "pushed"]
+    if not pushed:
+        return "no new revision was pushed"
+    return "pushed and verified (now in the registry, harmless, reused by a rerun): %s" % ", ".join(pushed)
+
+
+# ---- lock files -------------------------------------------------------------------------------------
+# Entries are keyed by repository (registry/namespace/name), so that sets of several namespaces or
+# registries share one lock file; files written before that were keyed by the image name alone and
+# are migrated when read (the repository is the part of the entry before :tag@digest).
+
+def lock_entries(results, registry=None):  # pylint: disable=unused-argument
+    return {r["ref"].rsplit(":", 1)[0]: "%s@%s" % (r["ref"], r["digest"]) for r in results if r.get("digest")}
+
+
+def _lock_texts(entries):
+    yaml_text = "---\n# containergen.images lock file: repository -> registry/namespace/name:tag-revision@digest\n"
+    yaml_text += "images:\n" + "".join("  %s: %s\n" % (json.dumps(key), json.dumps(ref))
+                                       for key, ref in sorted(entries.items()))
+    return ((".yaml", yaml_text), (".json", json.dumps({"images": entries}, indent=2, sort_keys=True) + "\n"))
 
 
 def write_lock_files(entries, path_base):
-    """Write PATH.yaml and PATH.json atomically: image -> registry/ns/name:tag-N@sha256:digest."""
-    os.makedirs(os.path.dirname(path_base) or ".", exist_ok=True)
-    yaml_text = "---\n# containergen.images lock file: image -> registry/namespace/name:tag-revision@digest\n"
-    yaml_text += "images:\n" + "".join("  %s: %s\n" % (name, json.dumps(ref)) for name, ref in sorted(entries.items()))
-    for path, text in ((path_base + ".yaml", yaml_text),
-                       (path_base + ".json", json.dumps({"images": entries}, indent=2, sort_keys=True) + "\n")):
+    """Write PATH.yaml and PATH.json atomically: repository -> registry/ns/name:tag-N@sha256:digest.
+
+    Each file goes through a temporary file of its own in the same directory (never a fixed name that
+    two writers would share), then os.replace; identical content is not rewritten.
+    """
+    directory = os.path.dirname(path_base) or "."
+    os.makedirs(directory, exist_ok=True)
+    for ext, text in _lock_texts(entries):
+        path = path_base + ext
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 if handle.read() == text:
                     continue
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(path + ".tmp", path)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)  # deploy tools read it; it holds no secret
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return [path_base + ".yaml", path_base + ".json"]
 
 
+def merge_lock_files(entries, path_base):
+    """Add entries to the lock file at path_base, keeping the other repositories' entries.
+
+    The read-merge-write runs under an exclusive lock on the lock file's directory, so that two
+    publishers (of any registry) writing one lock file never lose an entry. Returns the merged entries.
+    """
+    directory = os.path.dirname(path_base) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        existing = path_base + ".json"
+        merged = read_lock_file(existing) if os.path.exists(existing) else {}
+        merged.update(entries)
+        write_lock_files(merged, path_base)
+        return merged
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def read_lock_file(path):
+    """repository -> ref; entries keyed by image name (older files) are migrated to their repository."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     if path.endswith(".json"):
-        return json.loads(text)["images"]
+        raw = json.loads(text)["images"]
+    else:
+        raw = {}
+        for line in text.splitlines():
+            match = re.match(r'^  ("(?:[^"\\]|\\.)*"|[^:#\s"]+): (.+)$', line)
+            if match:
+                key = match.group(1)
+                raw[json.loads(key) if key.startswith('"') else key] = json.loads(match.group(2))
     entries = {}
-    for line in text.splitlines():
-        match = re.match(r'^  ([^:#\s]+): (.+)$', line)
-        if match:
-            entries[match.group(1)] = json.loads(match.group(2))
+    for key, ref in raw.items():
+        if "/" not in key:
+            key = parse_lock_ref(ref)[0]
+        entries[key] = ref
     return entries
 
 
@@ -293,19 +389,31 @@ def parse_lock_ref(ref):
     return match.group("repo"), match.group("tag"), match.group("digest")
 
 
-def _name_of(registry, repo):
+def entries_of(registry, entries):
+    """image name -> ref, for the lock entries in registry's registry and namespace (other entries of
+    a shared lock file belong to other sets). Raises PublishError when there is none."""
     prefix = registry.repo("")
-    if not repo.startswith(prefix):
-        raise PublishError("lock file entry %s is not in %s" % (repo, prefix.rstrip("/")))
-    return repo[len(prefix):]
+    mine, others = {}, set()
+    for ref in entries.values():
+        repo = parse_lock_ref(ref)[0]
+        name = repo[len(prefix):]
+        if repo.startswith(prefix) and "/" not in name:
+            mine[name] = ref
+        else:
+            others.add(repo.rsplit("/", 1)[0])
+    if not mine:
+        raise PublishError("lock file has no entry in %s%s" % (prefix.rstrip("/"), " (its entries are in %s)"
+                                                                 % ", ".join(sorted(others)) if others else ""))
+    return mine
 
 
 def promote(registry, entries, check_mode=False):
-    """Move 'deployed' to each image of a lock file, keeping the former one as 'previous'."""
+    """Move 'deployed' to each image of a lock file in registry's namespace, keeping the former one as
+    'previous'. entries: lock file entries (any keys); those of other registries or namespaces are left."""
     results = []
-    for image, ref in sorted(entries.items()):
+    for image, ref in sorted(entries_of(registry, entries).items()):
         repo, tag, digest = parse_lock_ref(ref)
-        name = _name_of(registry, repo)
+        name = image
         locked = registry.inspect(name, tag)
         if locked is None or locked["digest"] != digest:
             raise PublishError("%s: %s:%s is no longer %s in the registry (stale lock file?)" % (image, repo, tag, digest))

@@ -202,6 +202,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
+from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import build_images, plan_images
 from ansible_collections.containergen.images.plugins.module_utils._spec import (
     definitions_argument_spec, engine_argument_spec,
@@ -242,6 +243,8 @@ def main():
             summary = build_images(params, progress=progress)
         finally:
             progress.close()
+    except OptionError as exc:
+        module.fail_json(msg=str(exc))
     except DefinitionError as exc:
         module.fail_json(msg="invalid image definitions:\n" + str(exc), problems=exc.problems)
     except CommandError as exc:

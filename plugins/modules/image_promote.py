@@ -13,6 +13,8 @@ version_added: 0.1.0
 description:
   - V(promote) points each image's C(deployed) tag at the revision the lock file names (after checking that the
     revision still has the locked digest) and keeps the former C(deployed) as C(previous).
+  - Only the lock file entries in O(registry) and O(namespace) are promoted; entries of other namespaces in a shared
+    lock file are left alone. Lock files keyed by image name (older versions) are read too.
   - V(rollback) swaps C(deployed) and C(previous), so a second rollback rolls forward again.
 author:
   - containergen.images contributors (@containergen)
@@ -92,7 +94,7 @@ def main():
         if params["action"] == "promote":
             results = _publish.promote(registry, entries, check_mode=module.check_mode)
         else:
-            names = params["images"] or sorted(entries)
+            names = params["images"] or sorted(_publish.entries_of(registry, entries))
             if not names:
                 module.fail_json(msg="rollback needs images or a lock_file naming them")
             results = _publish.rollback(registry, names, check_mode=module.check_mode)

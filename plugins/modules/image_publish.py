@@ -19,7 +19,16 @@ description:
     existing static tag is an error.
   - Publishers of one registry take an exclusive lock (a file in O(lock_dir)), so two publishes at once never mint
     the same revision; each pushed revision is also verified to hold the pushed content.
-  - Writes the lock file, C(image -> registry/namespace/name:tag-N@sha256:digest), as YAML and JSON.
+  - All or nothing for the floating tags of one run. Every changed revision is pushed and verified first; only then
+    do the floating tags move and the lock file get written. A failure before that moves no floating tag, leaves the
+    lock file as it was, and names the revisions already pushed (harmless; a rerun reuses them). If moving the
+    floating tags itself fails, the message names which moved and which did not.
+  - Writes the lock file, C(registry/namespace/name -> registry/namespace/name:tag-N@sha256:digest), as YAML and
+    JSON. Entries are keyed by repository, so sets of several namespaces or registries share one lock file; the
+    read, merge and write happen under a lock, through a temporary file of its own. Lock files keyed by image name
+    (written by older versions) are read and migrated.
+  - Every option is checked (tag, namespaces, prefix, image names, registry C(HOST[:PORT])) before anything runs;
+    the error names the option.
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
@@ -111,6 +120,9 @@ images:
     bytes_sent:
       description: Compressed bytes of the blobs really uploaded (blobs the registry had are not sent).
       type: int
+    floating:
+      description: The revision tag the floating tag was moved to in this run, or null when it did not move.
+      type: str
 pushed:
   description: Images pushed as a new revision.
   returned: always
@@ -130,7 +142,7 @@ blobs_sent:
   returned: always
   type: int
 lock:
-  description: The lock file content, image name to C(registry/namespace/name:tag-N@sha256:digest).
+  description: The lock file content, repository C(registry/namespace/name) to C(registry/namespace/name:tag-N@sha256:digest).
   returned: always
   type: dict
 lock_files:
@@ -143,6 +155,7 @@ lock_files:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
+from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
 from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
 from ansible_collections.containergen.images.plugins.module_utils._spec import (
@@ -168,10 +181,10 @@ def main():
                     "what is published" % module.params["registry"])
     try:
         summary = publish_images(module.params, check_mode=module.check_mode)
-    except PublishError as exc:
+    except (PublishError, OptionError) as exc:
         module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        module.fail_json(msg="publishing failed, nothing was moved: %s" % exc, command=exc.argv)
+    except CommandError as exc:  # before the first push (reading the local images)
+        module.fail_json(msg="publishing failed before any push, nothing was moved: %s" % exc, command=exc.argv)
     changed = bool(summary["pushed"]) or any(r["action"] == "retagged" for r in summary["images"])
     module.exit_json(changed=changed, **summary)
 

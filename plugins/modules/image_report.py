@@ -90,7 +90,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    with failing_on(module, _publish.PublishError):
+    with failing_on(module, _publish.PublishError, ValueError):
         result = _publish.report(registry_client(params), params["name"], params["old"], params["new"], params["tag"])
     module.exit_json(changed=False, **result)
 

@@ -580,15 +580,78 @@ def test_publish_nothing_sent_is_zero_bytes():
     assert (got["blobs_sent"], got["bytes_sent"]) == (0, 0)
 
 
-def test_lock_entries_only_with_digest():
-    results = [result(name="a", ref="r/ns/a:latest-1", digest=sha("1")), result(name="b", ref="r/ns/b:latest-1")]
-    assert _publish.lock_entries(results, None) == {"a": "r/ns/a:latest-1@" + sha("1")}
+def test_lock_entries_keyed_by_repository_only_with_digest():
+    results = [result(name="a", ref="r:5000/ns/a:latest-1", digest=sha("1")), result(name="b", ref="r/ns/b:latest-1"),
+               result(name="a", ref="r:5000/other/a:latest-4", digest=sha("4"))]
+    assert _publish.lock_entries(results) == {"r:5000/ns/a": "r:5000/ns/a:latest-1@" + sha("1"),
+                                              "r:5000/other/a": "r:5000/other/a:latest-4@" + sha("4")}
+
+
+# ---- floating tags of one run: all or nothing -------------------------------------------------------
+
+def test_publish_without_moving_leaves_the_floating_tag_and_says_where_it_goes():
+    registry = publisher({"latest-1": image(sha("1")), "latest": image(sha("1"))})
+    got = _publish.publish_image(registry, "keystone", SRC, LOCAL, "latest", move_floating=False)
+    assert got == result(action="pushed", revision=2, ref="reg.example/ns/keystone:latest-2", digest=sha("n"),
+                         floating="latest-2")
+    assert "retag" not in registry.kinds()
+    assert registry.digests("keystone")["latest"] == sha("1")
+    stale = publisher({"latest-2": image(sha("2"), LOCAL), "latest": image(sha("1"))})
+    assert _publish.publish_image(stale, "keystone", SRC, LOCAL, "latest", move_floating=False)["floating"] == "latest-2"
+    assert "retag" not in stale.kinds()
+    same = publisher({"latest-2": image(sha("2"), LOCAL), "latest": image(sha("2"))})
+    assert _publish.publish_image(same, "keystone", SRC, LOCAL, "latest", move_floating=False)["floating"] is None
+    static = publisher()
+    assert _publish.publish_image(static, "keystone", SRC, LOCAL, "4.0.0", move_floating=False)["floating"] is None
+    check = publisher({"latest-2": image(sha("2"), LOCAL), "latest": image(sha("1"))})
+    assert _publish.publish_image(check, "keystone", SRC, LOCAL, "latest", check_mode=True,
+                                  move_floating=False)["floating"] is None
+
+
+def test_move_floating_tags_in_order():
+    registry = FakeRegistry({"a": {"latest-2": image(sha("2"))}, "b": {"latest-5": image(sha("5"))}})
+    results = [{"name": "a", "tag": "latest", "floating": "latest-2", "action": "pushed"},
+               {"name": "c", "tag": "latest", "floating": None, "action": "unchanged"},
+               {"name": "b", "tag": "latest", "floating": "latest-5", "action": "retagged"}]
+    assert _publish.move_floating_tags(registry, results) == ["a", "b"]
+    assert registry.calls == [("retag", "a", "latest-2", "latest"), ("retag", "b", "latest-5", "latest")]
+
+
+def test_move_floating_tags_failing_midway_names_what_moved():
+    registry = FakeRegistry({"a": {"latest-2": image(sha("2"))}, "b": {"latest-5": image(sha("5"))},
+                             "c": {"latest-1": image(sha("1"))}})
+    real = registry.retag
+
+    def retag(name, from_tag, to_tag):
+        if name == "b":
+            raise CommandError(["skopeo", "copy"], 1, "connection refused\nretrying")
+        real(name, from_tag, to_tag)
+    registry.retag = retag
+    results = [{"name": n, "tag": "latest", "floating": f, "action": "pushed"}
+               for n, f in (("a", "latest-2"), ("b", "latest-5"), ("c", "latest-1"))]
+    with pytest.raises(PublishError) as info:
+        _publish.move_floating_tags(registry, results)
+    message = str(info.value)
+    assert message.startswith("moving the floating tags failed at b (latest -> latest-5): ")
+    assert "skopeo copy exited with 1: connection refused | retrying" in message and "\n" not in message
+    assert "; moved: a (latest-2); not moved: b (latest-5), c (latest-1) (" in message
+    assert registry.digests("a")["latest"] == sha("2")
+    assert "latest" not in registry.digests("c")
+
+
+def test_pushed_summary_names_only_new_revisions():
+    results = [{"name": "a", "floating": "latest-2", "action": "pushed"},
+               {"name": "b", "floating": "latest-5", "action": "retagged"},
+               {"name": "c", "floating": None, "action": "unchanged"}]
+    assert _publish.pushed_summary(results) == ("pushed and verified (now in the registry, harmless, reused by a "
+                                                "rerun): a:latest-2")
+    assert _publish.pushed_summary(results[1:]) == "no new revision was pushed"
 
 
 # ---- lock files -----------------------------------------------------------------------------------
 
-ENTRIES = {"nova-api": "reg.example:5000/containergen/nova-api:latest-10@" + sha("b"),
-           "keystone": "reg.example:5000/containergen/keystone:latest-3@" + sha("a")}
+ENTRIES = {"reg.example:5000/containergen/nova-api": "reg.example:5000/containergen/nova-api:latest-10@" + sha("b"),
+           "reg.example:5000/containergen/keystone": "reg.example:5000/containergen/keystone:latest-3@" + sha("a")}
 
 
 def test_lock_files_round_trip(tmp_path):
@@ -598,9 +661,11 @@ def test_lock_files_round_trip(tmp_path):
     assert _publish.read_lock_file(base + ".json") == ENTRIES
     with open(base + ".yaml", encoding="utf-8") as handle:
         assert handle.read() == (
-            "---\n# containergen.images lock file: image -> registry/namespace/name:tag-revision@digest\nimages:\n"
-            '  keystone: "reg.example:5000/containergen/keystone:latest-3@%s"\n'
-            '  nova-api: "reg.example:5000/containergen/nova-api:latest-10@%s"\n' % (sha("a"), sha("b")))
+            "---\n# containergen.images lock file: repository -> registry/namespace/name:tag-revision@digest\n"
+            "images:\n"
+            '  "reg.example:5000/containergen/keystone": "reg.example:5000/containergen/keystone:latest-3@%s"\n'
+            '  "reg.example:5000/containergen/nova-api": "reg.example:5000/containergen/nova-api:latest-10@%s"\n'
+            % (sha("a"), sha("b")))
     with open(base + ".json", encoding="utf-8") as handle:
         assert json.load(handle) == {"images": ENTRIES}
     assert sorted(os.listdir(str(tmp_path / "sub"))) == ["images.lock.json", "images.lock.yaml"]
@@ -614,11 +679,51 @@ def test_lock_files_identical_content_not_rewritten(tmp_path):
         os.utime(path, ns=(old, old))
     _publish.write_lock_files(dict(ENTRIES), base)
     assert [os.stat(path).st_mtime_ns for path in paths] == [old, old]
-    changed = dict(ENTRIES, keystone="reg.example:5000/containergen/keystone:latest-4@" + sha("c"))
+    changed = dict(ENTRIES)
+    changed["reg.example:5000/containergen/keystone"] = "reg.example:5000/containergen/keystone:latest-4@" + sha("c")
     _publish.write_lock_files(changed, base)
     assert [os.stat(path).st_mtime_ns != old for path in paths] == [True, True]
     assert _publish.read_lock_file(base + ".yaml") == changed
     assert _publish.read_lock_file(base + ".json") == changed
+
+
+def test_lock_files_keyed_by_image_name_are_migrated(tmp_path):
+    old = {"keystone": ENTRIES["reg.example:5000/containergen/keystone"],
+           "nova-api": ENTRIES["reg.example:5000/containergen/nova-api"]}
+    (tmp_path / "old.yaml").write_text(
+        "---\n# containergen.images lock file: image -> registry/namespace/name:tag-revision@digest\nimages:\n"
+        + "".join('  %s: "%s"\n' % item for item in sorted(old.items())))
+    (tmp_path / "old.json").write_text(json.dumps({"images": old}))
+    assert _publish.read_lock_file(str(tmp_path / "old.yaml")) == ENTRIES
+    assert _publish.read_lock_file(str(tmp_path / "old.json")) == ENTRIES
+    # merging into an old file rewrites it with repository keys and loses nothing
+    other = {"reg.example:5000/x/keystone": "reg.example:5000/x/keystone:latest-1@" + sha("d")}
+    assert _publish.merge_lock_files(other, str(tmp_path / "old")) == dict(ENTRIES, **other)
+    assert _publish.read_lock_file(str(tmp_path / "old.yaml")) == dict(ENTRIES, **other)
+    assert sorted(os.listdir(str(tmp_path))) == ["old.json", "old.yaml"]
+
+
+def test_lock_file_merges_of_different_sets_lose_nothing(tmp_path):
+    base = str(tmp_path / "images.lock")
+    sets = [{"r:5000/ns%d/img%d" % (w, i): "r:5000/ns%d/img%d:latest-1@%s" % (w, i, sha(str(i))) for i in range(4)}
+            for w in range(6)]
+    barrier = threading.Barrier(len(sets))
+
+    def write(entries):
+        barrier.wait()
+        for key, ref in entries.items():
+            _publish.merge_lock_files({key: ref}, base)
+
+    threads = [threading.Thread(target=write, args=(entries,)) for entries in sets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = {k: v for entries in sets for k, v in entries.items()}
+    assert _publish.read_lock_file(base + ".json") == expected
+    assert _publish.read_lock_file(base + ".yaml") == expected
+    assert sorted(os.listdir(str(tmp_path))) == ["images.lock.json", "images.lock.yaml"]
+    assert oct(os.stat(base + ".yaml").st_mode & 0o777) == "0o644"
 
 
 def test_lock_file_empty(tmp_path):
@@ -822,9 +927,21 @@ def test_promote_stale_lock_entry(tags):
 def test_promote_entry_of_another_registry():
     registry = FakeRegistry({"keystone": {"latest-3": image(sha("3"))}})
     with pytest.raises(PublishError) as info:
-        _publish.promote(registry, {"keystone": "other.example/ns/keystone:latest-3@" + sha("3")})
-    assert str(info.value) == "lock file entry other.example/ns/keystone is not in reg.example/ns"
+        _publish.promote(registry, {"other.example/ns/keystone": "other.example/ns/keystone:latest-3@" + sha("3")})
+    assert str(info.value) == "lock file has no entry in reg.example/ns (its entries are in other.example/ns)"
     assert registry.calls == []
+
+
+def test_promote_shared_lock_file_promotes_only_its_namespace():
+    registry = FakeRegistry({"keystone": {"latest-3": image(sha("3"))}})
+    ours = lock_ref("latest-3", sha("3"))
+    entries = {"reg.example/ns/keystone": ours,
+               "reg.example/ns2/keystone": "reg.example/ns2/keystone:latest-9@" + sha("9"),
+               "reg.example/ns/sub/keystone": "reg.example/ns/sub/keystone:latest-1@" + sha("1")}
+    assert _publish.entries_of(registry, entries) == {"keystone": ours}
+    assert _publish.promote(registry, entries) == [
+        {"name": "keystone", "action": "promoted", "deployed": ours, "previous": None}]
+    assert [c for c in registry.calls if c[1] != "keystone"] == []
 
 
 def test_rollback_swaps_deployed_and_previous():
