@@ -4,6 +4,7 @@ collection's playbooks with the secrets and variables in a 0600 file, never on a
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -14,12 +15,44 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_AUTHFILE = "/root/.config/containergen/auth.json"
+MAX_THREADS = 64
 DISTRO_PROFILES = {("debian", "12"): "debian12", ("debian", "13"): "debian13", ("rhel", "8"): "ubi8", ("ubi", "8"): "ubi8",
                    ("centos", "9"): "centos9"}
 
 
 class CLIError(Exception):
     """A failure reported as one line, with a non-zero exit."""
+
+
+class UsageError(CLIError):
+    """A bad option value, found before anything runs: "--option VALUE: reason", exit status 2."""
+
+    exit_code = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and every option value checked at parse time (exit status 2)."""
+
+    def error(self, message):
+        message = " ".join(message.split())
+        found = re.match(r"argument (\S+?)(?:/\S+)?: invalid (int|choice)(?: value)?: '(.*)'(?: \(choose from (.*)\))?\Z",
+                         message)
+        if found:  # the same "--option VALUE: reason" form as the value checks
+            option, kind, value, choices = found.groups()
+            reason = "must be a whole number" if kind == "int" else "must be one of %s" % choices.replace("'", "")
+            message = "%s %s: %s" % (option, _show(value), reason)
+        self.exit(2, "%s: %s\n" % (self.prog, message))
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        command = getattr(parsed, "command", None)
+        if command:
+            try:
+                check_args(command, parsed)
+            except UsageError as exc:
+                self.exit(2, "%s %s: %s\n" % (self.prog, command, exc))
+        return parsed
 
 
 def add_image_arguments(parser):
@@ -50,7 +83,8 @@ def add_image_arguments(parser):
     parser.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
     parser.add_argument("--label", dest="labels", action="append", default=[],
                         help="KEY=VALUE label for every image (repeatable); adds or replaces that key only")
-    parser.add_argument("--threads", type=int, default=2, help="images built at once (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="images built at once, 1 to %d (default: %%(default)s)" % MAX_THREADS)
     parser.add_argument("--engine", default="buildah", choices=["buildah", "docker"],
                         help="build engine: buildah, or docker through the Docker SDK (default: %(default)s)")
     parser.add_argument("--docker-host", dest="docker_host", default="",
@@ -68,12 +102,12 @@ def add_build_arguments(parser):
     parser.add_argument("--repo-dir", dest="repo_dir", default=None,
                         help="host directory of package repository definitions, mounted for RUN steps at the "
                              "profile's place (/etc/yum.repos.d or /etc/apt/sources.list.d)")
-    parser.add_argument("--authfile", default="/root/.config/containergen/auth.json",
-                        help="registry credentials file for --push (default: %(default)s)")
+    parser.add_argument("--authfile", default=DEFAULT_AUTHFILE,
+                        help="registry credentials file for --push; when given, it must exist (default: %(default)s)")
     parser.add_argument("--skip-build", dest="skip_build", action="store_true",
                         help="validate and print the plan only")
     parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=1800,
-                        help="seconds one image may take (default: %(default)s)")
+                        help="seconds one image may take, 1 to 604800 (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
 
 
@@ -88,8 +122,12 @@ def add_publish_arguments(parser):
     parser.add_argument("--image", dest="images", action="append", default=[],
                         help="image to publish (repeatable; default: every built image)")
     parser.add_argument("--prefix", default="", help="local image name prefix")
-    parser.add_argument("--authfile", default="/root/.config/containergen/auth.json",
-                        help="registry credentials file (default: %(default)s)")
+    parser.add_argument("--local-namespace", dest="local_namespace", default="localhost/containergen",
+                        help="namespace of the local images to publish (default: %(default)s)")
+    parser.add_argument("--local-tag", dest="local_tag", default="latest",
+                        help="tag of the local images to publish (default: %(default)s)")
+    parser.add_argument("--authfile", default=DEFAULT_AUTHFILE,
+                        help="registry credentials file; when given, it must exist (default: %(default)s)")
     parser.add_argument("--lock-file", dest="lock_file", default="/var/tmp/containergen/images.lock",
                         help="lock file path without extension (default: %(default)s)")
     parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen")
@@ -126,14 +164,134 @@ def _config_file_images(path):
             data = yaml.safe_load(handle) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise CLIError("--config-file %s: %s" % (path, exc))
+    entries = data.get("container_images") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("imagename") for e in entries):
+        raise CLIError("--config-file %s: must hold container_images: [{imagename: ...}, ...]" % path)
     names = []
-    for entry in data.get("container_images") or []:
+    for entry in entries:
         name = str(entry.get("imagename", "")).rsplit("/", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         name = re.sub(r"^(openstack|centos|rhel|ubi8|debian)-", "", name)
         names.append(re.sub(r"^(binary|source|rdo|rhos)-", "", name))
     if not names:
         raise CLIError("--config-file %s: no container_images entries" % path)
     return names
+
+
+def _show(value):
+    return _collection_utils()[0].show(value)
+
+
+def _collection_utils():
+    """The collection's _options and _validate (the same checks as the modules'), from this checkout."""
+    path = os.path.join(REPO, ".cache", "collections")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from ansible_collections.containergen.images.plugins.module_utils import _options, _validate  # pylint: disable=import-outside-toplevel
+    return _options, _validate
+
+
+def _docker_host(value):
+    if value and not re.match(r"(unix|tcp|ssh|npipe)://\S+\Z", value):
+        return "must be a Docker daemon URL such as unix:///run/docker.sock or tcp://127.0.0.1:2375"
+    return None
+
+
+def _profile_name(value):
+    profiles = os.path.join(REPO, "vars", "profiles")
+    known = sorted(os.path.splitext(f)[0] for f in os.listdir(profiles) if f.endswith((".yml", ".yaml")))
+    return None if value in known else "unknown profile (known: %s)" % ", ".join(known)
+
+
+def _key_value_check(key_check):
+    def check(value):
+        if "=" not in value:
+            return "expected KEY=VALUE"
+        return key_check(value.split("=", 1)[0])
+    return check
+
+
+def _given_file(options, default):
+    """A file option whose default may be absent, but whose given value must exist."""
+    def check(value):
+        return None if value == default else options.existing_file(value)
+    return check
+
+
+def _checks(command):
+    """(option, dest, check, repeatable) of command, in the order the options are documented."""
+    options, validate = _collection_utils()
+    optional = options.optional
+    image = [
+        ("--config-path", "config_path", optional(options.existing_dir), False),
+        ("--config-file", "config_file", optional(options.existing_file), False),
+        ("--profile", "profile", optional(_profile_name), False),
+        ("--base", "base", optional(validate.reference), False),
+        ("--include", "includes", options.regular_expression, True),
+        ("--exclude", "excludes", options.regular_expression, True),
+        ("--extra-config", "extra_config", optional(options.existing_file), False),
+        ("--tcib-extras", "tcib_extras", _key_value_check(options.template_var), True),
+        ("--namespace", "namespace", lambda v: validate.namespace("localhost/" + v.strip("/")) if v.strip("/")
+         else "must not be empty, such as containergen", False),
+        ("--registry", "registry", options.registry_address, False),
+        ("--prefix", "prefix", validate.prefix, False),
+        ("--tag", "tag", validate.tag, False),
+        ("--label", "labels", _key_value_check(validate.label_key), True),
+        ("--threads", "threads", options.threads, False),
+        ("--docker-host", "docker_host", _docker_host, False),
+        ("--work-dir", "work_dir", options.writable_dir, False),
+    ]
+    build = image + [
+        ("--volume", "volumes", options.volume, True),
+        ("--repo-dir", "repo_dir", optional(options.existing_dir), False),
+        ("--authfile", "authfile", _given_file(options, DEFAULT_AUTHFILE), False),
+        ("--build-timeout", "build_timeout", options.timeout, False),
+    ]
+    publish = [
+        ("--registry", "registry", options.registry_address, False),
+        ("--docker-host", "docker_host", _docker_host, False),
+        ("--namespace", "namespace", options.repository_path, False),
+        ("--tag", "tag", validate.tag, False),
+        ("--image", "images", validate.image_name, True),
+        ("--prefix", "prefix", validate.prefix, False),
+        ("--local-namespace", "local_namespace", options.local_namespace, False),
+        ("--local-tag", "local_tag", validate.tag, False),
+        ("--authfile", "authfile", _given_file(options, DEFAULT_AUTHFILE), False),
+        ("--lock-file", "lock_file", lambda v: options.writable_dir(os.path.dirname(os.path.abspath(v)))
+         if v and not v.endswith("/") else "must be a file path without extension, such as /srv/images.lock", False),
+        ("--work-dir", "work_dir", options.writable_dir, False),
+    ]
+    report = [
+        ("NAME", "name", validate.image_name, False),
+        ("--registry", "registry", options.registry_address, False),
+        ("--namespace", "namespace", options.repository_path, False),
+        ("--tag", "tag", validate.tag, False),
+        ("--old", "old", optional(validate.tag), False),
+        ("--new", "new", optional(validate.tag), False),
+        ("--authfile", "authfile", _given_file(options, DEFAULT_AUTHFILE), False),
+    ]
+    return {"plan": image, "build": build, "publish": publish, "report": report}[command]
+
+
+def check_args(command, args):
+    """Check every option value of command; raise UsageError("--option VALUE: reason") for the first bad one."""
+    options = _collection_utils()[0]
+    for option, dest, check, repeatable in _checks(command):
+        if not hasattr(args, dest):
+            continue
+        value = getattr(args, dest)
+        for item in (value if repeatable else [value]):
+            if item is None:
+                continue
+            reason = check(item)
+            if reason:
+                raise UsageError("%s %s: %s" % (option, options.show(item), reason))
+    if command in ("plan", "build"):
+        try:
+            _profile(args)
+            if args.config_file:
+                _config_file_images(args.config_file)
+        except CLIError as exc:
+            raise UsageError(str(exc))
 
 
 def build_variables(args):
@@ -172,14 +330,21 @@ def build_variables(args):
 
 
 def publish_variables(args, local_namespace=None):
+    """Role variables of the publish playbook. local_namespace: that of images just built (build --push,
+    which publishes them under --tag); else --local-namespace and --local-tag."""
+    if local_namespace is None:
+        local_namespace = getattr(args, "local_namespace", None) or "localhost/containergen"
+        local_tag = getattr(args, "local_tag", None) or "latest"
+    else:
+        local_tag = args.tag
     return {
         "publish_registry": args.registry,
         "publish_namespace": args.namespace,
         "publish_tag": args.tag,
         "publish_images": list(getattr(args, "images", []) or []),
-        "publish_local_namespace": local_namespace or "localhost/containergen",
+        "publish_local_namespace": local_namespace,
         "publish_local_prefix": args.prefix,
-        "publish_local_tag": "latest" if local_namespace is None else args.tag,
+        "publish_local_tag": local_tag,
         "publish_authfile": args.authfile,
         "publish_lock_file": getattr(args, "lock_file", None) or os.path.join(args.work_dir, "images.lock"),
         "publish_summary_file": os.path.join(args.work_dir, "publish-summary.json"),
@@ -273,6 +438,7 @@ def read_json(path):
 
 def build(args, out=sys.stdout):
     """containergen build: plan, build, optionally publish. Returns the summary dict."""
+    check_args("build", args)
     variables = build_variables(args)
     if args.skip_build:
         return plan(args, out)
@@ -287,6 +453,7 @@ def build(args, out=sys.stdout):
 
 
 def publish(args, out=sys.stdout):
+    check_args("publish", args)
     variables = publish_variables(args)
     run_playbook("publish", variables, out=out)
     return read_json(variables["publish_summary_file"])
@@ -294,7 +461,8 @@ def publish(args, out=sys.stdout):
 
 def plan(args, out=sys.stdout):
     """The plan, from the library directly: it only reads."""
-    sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+    check_args("plan", args)
+    _collection_utils()
     from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError  # pylint: disable=import-outside-toplevel

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -39,7 +38,7 @@ def _report(args, out):
 
 
 def parser():
-    top = argparse.ArgumentParser(prog="containergen", description="Build, publish and report slim container images "
+    top = core.Parser(prog="containergen", description="Build, publish and report slim container images "
                                   "from TCIB-style definitions (the containergen.images collection).")
     top.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -53,7 +52,7 @@ def parser():
     report.add_argument("--tag", default="latest")
     report.add_argument("--old")
     report.add_argument("--new")
-    report.add_argument("--authfile", default="/root/.config/containergen/auth.json")
+    report.add_argument("--authfile", default=core.DEFAULT_AUTHFILE)
     report.add_argument("--json", action="store_true")
     return top
 
