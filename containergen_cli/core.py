@@ -5,9 +5,11 @@ collection's playbooks with the secrets and variables in a 0600 file, never on a
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,18 @@ class Parser(argparse.ArgumentParser):
             except UsageError as exc:
                 self.exit(2, "%s %s: %s\n" % (self.prog, command, exc))
         return parsed
+
+
+class Interrupted(CLIError):
+    """SIGINT or SIGTERM stopped the run (after the playbook and the build it ran have stopped)."""
+
+    def __init__(self, signum: int) -> None:
+        CLIError.__init__(self, "interrupted")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 def add_image_arguments(parser):
@@ -383,21 +397,132 @@ def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=N
         stop = threading.Event()
         follower = threading.Thread(target=_follow, args=(progress_file, out, stop), daemon=True) \
             if progress_file else None
-        if follower:
-            follower.start()
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=environment(), check=False)
+            returncode, stdout, stderr, signum = _run_interruptible(argv, environment(), follower)
         finally:
             stop.set()
-            if follower:
+            if follower and follower.is_alive():
                 follower.join()
+        if signum is not None:
+            raise Interrupted(signum)
         if verbose:
-            out.write(proc.stdout)
-        if proc.returncode != 0:
-            raise CLIError(_failure_line(proc.stdout + proc.stderr))
-        return proc.stdout
+            out.write(stdout)
+        if returncode < 0:
+            raise CLIError("ansible-playbook was killed by %s; the build stopped" % signal.Signals(-returncode).name)
+        if returncode != 0:
+            raise CLIError(_failure_line(stdout + stderr))
+        return stdout
     finally:
         os.unlink(vars_file)
+
+
+# How long an interrupted run may take to stop once ansible-playbook has exited (the build module
+# kills its steps and removes its working containers); longer, and the command gives up waiting.
+STOP_TIMEOUT = 120
+
+
+def _run_interruptible(argv, env, follower=None):
+    """Run ansible-playbook in its own process group; returns (returncode, stdout, stderr, signum).
+
+    SIGINT or SIGTERM to this process is forwarded to that group (ansible-playbook passes it on to
+    its workers and the module), and the call returns only once ansible-playbook and every process
+    it started are gone: signum is then the signal received. A Ctrl-C reaches only this process,
+    which forwards it once. ansible-playbook gets SIGTERM if this process dies."""
+    state = {"signum": None, "proc": None}
+
+    def forward(signum, frame):
+        state["signum"] = signum
+        if state["proc"] is not None:
+            _killpg(state["proc"].pid, signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, forward)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent())
+        state["proc"] = proc
+        if state["signum"] is not None:
+            _killpg(proc.pid, state["signum"])
+        if follower:
+            follower.start()
+        output = {}
+        reader = threading.Thread(target=lambda: output.update(zip(("stdout", "stderr"), proc.communicate())),
+                                  daemon=True)
+        reader.start()
+        family = {}
+        while reader.is_alive():  # polled: signal handlers run in this thread, and the family changes
+            family.update(_descendants(proc.pid))
+            reader.join(0.5)
+        proc.wait()
+        if state["signum"] is not None or proc.returncode < 0:  # the module may still be stopping
+            _wait_gone(family, STOP_TIMEOUT)
+        return proc.returncode, output.get("stdout") or "", output.get("stderr") or "", state["signum"]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _killpg(pgid, signum):
+    try:
+        os.killpg(pgid, signum)
+    except OSError:
+        pass
+
+
+def _die_with_parent():
+    """preexec_fn giving the child SIGTERM when this process dies (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec():
+        prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    return preexec
+
+
+def _start_time(pid):
+    """A live process's start time from /proc (None when gone or a zombie): pids are reused."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X", "x") else fields[19]
+
+
+def _descendants(root):
+    """{pid: start time} of every live process below root (ansible's workers and the module run in
+    their own sessions, so the process group does not find them)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, encoding="utf-8", errors="replace") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    found, todo = {}, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        started = _start_time(pid)
+        if started is not None and pid not in found:
+            found[pid] = started
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def _wait_gone(family, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_start_time(pid) == started for pid, started in family.items()):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _follow(path, out, stop):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 from containergen_cli import __version__, core
@@ -57,8 +58,16 @@ def parser():
     return top
 
 
+def _terminate(signum, frame):
+    raise core.Interrupted(signum)
+
+
 def main(argv=None, out=sys.stdout):
+    """Run one command; returns the exit status. SIGINT or SIGTERM end it with one line and
+    128 + the signal (130, 143); a running playbook is stopped first (core.run_playbook)."""
     args = parser().parse_args(argv)
+    main_thread = core.threading.current_thread() is core.threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         if args.command == "plan":
             summary = core.plan(args, out)
@@ -69,9 +78,15 @@ def main(argv=None, out=sys.stdout):
         else:
             _report(args, out)
             return 0
+    except (core.Interrupted, KeyboardInterrupt) as exc:
+        sys.stderr.write("containergen %s: interrupted\n" % args.command)
+        return exc.exit_code if isinstance(exc, core.Interrupted) else 128 + signal.SIGINT
     except core.CLIError as exc:
         sys.stderr.write("containergen %s: %s\n" % (args.command, exc))
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     _print_summary(summary, args, out)
     return 0
 

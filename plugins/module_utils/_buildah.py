@@ -60,6 +60,16 @@ class BuildahEngine(object):
                 images[name] = info
         return images
 
+    def dangling_images(self, run):
+        """Images no reference names: [{"id", "labels", "created" (epoch seconds)}]."""
+        out = run([self.podman, "images", "--filter", "dangling=true", "--format", "json"], check=False)[1]
+        try:
+            items = json.loads(out or "[]")
+        except ValueError:
+            return []
+        return [{"id": item.get("Id") or "", "labels": item.get("Labels") or {}, "created": int(item.get("Created") or 0)}
+                for item in items or [] if item.get("Id")]
+
     def image_layers(self, run, ref):
         out = run([self.podman, "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref])[1]
         return json.loads(out or "[]")

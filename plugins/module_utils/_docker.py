@@ -20,7 +20,9 @@ Each image takes two builds on the daemon:
 
 Build-time settings (proxies) are build arguments: the predefined proxy arguments are not recorded
 in the image. The daemon removes the build containers itself (forcerm), also when a build is
-cancelled at its deadline by closing the connection.
+cancelled at its deadline or by an interrupt by closing the connection. The images the steps
+commit are recorded in the build journal as they appear, so that a later build removes them when
+this process is killed before it could.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from ansible_collections.containergen.images.plugins.module_utils._buildah impor
 from ansible_collections.containergen.images.plugins.module_utils._build import (
     CONFIG_VERBS, image_labels, parse_manifest, transfer_args,
 )
-from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, CommandTimeout
+from ansible_collections.containergen.images.plugins.module_utils._command import (
+    Cancelled, CommandError, CommandTimeout,
+)
 
 try:
     import docker
@@ -303,6 +307,12 @@ class DockerEngine(object):
         except EngineError:
             pass
 
+    def dangling_images(self, run):
+        """Top-level images no tag names: [{"id", "labels", "created" (epoch seconds)}]."""
+        return [{"id": item["Id"].split(":", 1)[-1], "labels": item.get("Labels") or {},
+                 "created": int(item.get("Created") or 0)}
+                for item in self.api("images", "images", filters={"dangling": True})]
+
     def leftover_containers(self, run, prefix="cg-"):
         return []  # the daemon removes build containers itself, also when a build is cancelled
 
@@ -349,8 +359,15 @@ class DockerEngine(object):
             raise EngineError(str(exc), ["docker", "build", planned.name])
         _log(run, "# Containerfile (squash: %s)\n%s" % (self.squash(), containerfile))
         start = time.monotonic()
+        journal = getattr(options, "journal", None)
+
+        def record(image_id):
+            if journal is not None:
+                journal.add(planned.name, "images", image_id)
+
         staged, output = self._build(run, planned.name, _context(containerfile, files), squash=self.squash(),
-                                     buildargs=dict(options.build_env), nocache=True)
+                                     buildargs=dict(options.build_env), nocache=True, record=record)
+        record(staged)
         timings["run"] = time.monotonic() - start
         try:
             manifest = extract_manifest(output, marker)
@@ -364,28 +381,37 @@ class DockerEngine(object):
             raise
         return {"image_id": image_id, "manifest": manifest, "timings": timings}
 
-    def _build(self, run, name, context, **kwargs):
-        """One build on the daemon; returns (image ID, output). Cancelled at the runner's deadline.
+    def _build(self, run, name, context, record=None, **kwargs):
+        """One build on the daemon; returns (image ID, output). Cancelled at the runner's deadline
+        or when the runner's build is interrupted; record(image ID) is called for each step image.
 
         Each build has its own connection, so that cancelling one never cuts a parallel build."""
+        argv = ["docker", "build", name]
+        interrupt = run.cancel
+        if interrupt is not None and interrupt.is_set():
+            raise Cancelled(argv, interrupt.reason)
         if self._connect:
             client = self._connect()
         else:
             client = _Client(base_url=self.base_url, version=self.client().api_version)
-        argv = ["docker", "build", name]
         left = None
         if run.deadline is not None:
             left = run.deadline - time.monotonic()
             if left <= 0:
                 raise CommandTimeout(argv, 0)
-        cut = threading.Event()
+        cut, finished = threading.Event(), threading.Event()
 
-        def cancel():
-            cut.set()
-            client.cut()
+        def watch():
+            deadline = None if left is None else time.monotonic() + left
+            while not finished.wait(0.2):
+                if (deadline is not None and time.monotonic() >= deadline) or \
+                        (interrupt is not None and interrupt.is_set()):
+                    cut.set()
+                    client.cut()
+                    return
 
-        watchdog = threading.Timer(left, cancel) if left is not None else None
-        chunks, image_id, error = [], None, None
+        watchdog = threading.Thread(target=watch, daemon=True) if left is not None or interrupt is not None else None
+        chunks, image_id, error, seen = [], None, None, []
         try:
             if watchdog:
                 watchdog.start()
@@ -394,6 +420,10 @@ class DockerEngine(object):
                 if "stream" in item:
                     chunks.append(item["stream"])
                     _log(run, item["stream"])
+                    for step in _STEP_ID_RE.findall(item["stream"]):
+                        seen.append(step)
+                        if record is not None and len(seen) > 1:  # the first is the FROM image
+                            record(step)
                 elif "error" in item:
                     error = item["error"]
                     _log(run, "ERROR: %s\n" % error)
@@ -403,13 +433,18 @@ class DockerEngine(object):
             if not cut.is_set():
                 raise CommandError(argv, 1, "".join(chunks[-20:]) + "\n%s: %s" % (type(exc).__name__, exc))
         finally:
+            finished.set()
             if watchdog:
-                watchdog.cancel()
+                watchdog.join()
             client.close()
         output = "".join(chunks)
         steps = _STEP_ID_RE.findall(output)[1:]  # the first is the FROM image
         if cut.is_set():
-            self._discard(run, steps, wait=30)  # the daemon still tears the cancelled build down
+            interrupted = interrupt is not None and interrupt.is_set()
+            # the daemon still tears the cancelled build down; what stays is swept from the journal
+            self._discard(run, steps, wait=10 if interrupted else 30)
+            if interrupted:
+                raise Cancelled(argv, interrupt.reason)
             raise CommandTimeout(argv, left)
         if error or not image_id:
             self._discard(run, steps)

@@ -19,7 +19,9 @@ from ansible_collections.containergen.images.plugins.module_utils import (
     _bootstrap, _build, _options, _plan, _publish,
 )
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
-from ansible_collections.containergen.images.plugins.module_utils._command import Runner
+from ansible_collections.containergen.images.plugins.module_utils._command import (
+    Cancel, Cancelled, Runner, interruptible,
+)
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 from ansible_collections.containergen.images.plugins.module_utils._docker import DockerEngine
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
@@ -117,36 +119,58 @@ def plan_images(params, runner=None, engine=None):
 BUILD_LOCK = "/run/lock/containergen-build.lock"
 
 
-def build_images(params, runner=None, engine=None, progress=None, lock_path=BUILD_LOCK):
+def build_images(params, runner=None, engine=None, progress=None, lock_path=BUILD_LOCK, cancel=None,
+                 watch_parents=False):
     """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON).
 
     One build at a time per host (a second one waits for the lock): that makes it safe to remove
-    working containers left behind by a build that was killed.
+    working containers left behind by a build that was killed, and what the build journal of the
+    work dir names (see _build.Journal).
+
+    SIGINT, SIGTERM or SIGHUP (and with watch_parents the death of the ansible-playbook that started
+    this process) interrupt the build through cancel: the summary then says "interrupted": true.
+    Interrupted while it waits for the lock, it raises Cancelled (nothing was started).
     """
     p, definitions, profile = load(params)
     make_plan(p, definitions, profile, {})  # every definition problem is reported before any work
+    cancel = cancel or Cancel()
     runner = runner or Runner()
+    runner = runner.child(deadline=runner.deadline, log=runner.log, cancel=cancel)
+    quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
     engine = engine or make_engine(params)
+    work_dir = params.get("work_dir") or "/var/tmp/containergen"
+    journal = _build.Journal(os.path.join(work_dir, "inflight.json"))
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-    with open(lock_path, "a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for container in engine.leftover_containers(runner):
-            engine.remove_container(runner, container)
-        return _build_locked(params, p, definitions, profile, runner, engine, progress)
+    with interruptible(cancel, watch_parents=watch_parents), open(lock_path, "a", encoding="utf-8") as lock:
+        while True:  # polled, so that an interrupt while waiting is not deferred until the lock is free
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if cancel.wait(0.5):
+                    raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
+        for container in engine.leftover_containers(quiet):
+            engine.remove_container(quiet, container)
+        journal.sweep(quiet, engine)
+        return _build_locked(params, p, definitions, profile, runner, engine, progress, journal)
 
 
-def _build_locked(params, p, definitions, profile, runner, engine, progress):
+def _build_locked(params, p, definitions, profile, runner, engine, progress, journal=None):
     start = time.monotonic()
+    quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
     work_dir = params.get("work_dir") or "/var/tmp/containergen"
     log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
-    images = engine.list_images(runner)
+    images = engine.list_images(quiet)
     base_start = time.monotonic()
-    base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
-                                                  refresh=bool(params.get("refresh_base")),
-                                                  env=params.get("build_env") or {})
+    try:
+        base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
+                                                      refresh=bool(params.get("refresh_base")),
+                                                      env=params.get("build_env") or {})
+    except Cancelled:  # build_plan then reports every image interrupted without running anything
+        base_id, base_action = "", "interrupted"
     base_seconds = round(time.monotonic() - base_start, 2)
     if base_action != "present":
-        images = engine.list_images(runner)
+        images = engine.list_images(quiet)
     base_ids = {ref: info["id"] for ref, info in images.items()}
     base_ids[profile["base"]["image"]] = base_id
     plan = make_plan(p, definitions, profile, base_ids)
@@ -155,10 +179,14 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress):
         log_dir=log_dir, force=bool(params.get("force")), build_env=params.get("build_env"),
         volumes=params.get("volumes") or [],
         source_revision=params.get("source_revision") or "", source_url=params.get("source_url") or "",
-        version=p["tag"])
+        version=p["tag"], journal=journal)
     results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress,
                                 existing=images)
-    summary = _build.summarize(results, time.monotonic() - start)
+    cancel = runner.cancel
+    interrupted = cancel is not None and cancel.is_set()
+    summary = _build.summarize(results, time.monotonic() - start, interrupted=interrupted)
+    if interrupted:
+        summary["interrupted_by"] = cancel.reason
     base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
     summary.update(engine=engine.name, profile=profile["name"],
                    base={"ref": profile["base"]["image"], "id": base_id, "action": base_action, "size": base_size,

@@ -18,6 +18,9 @@ description:
     local image is only tagged.
   - Every image is labelled with its fingerprint, its version manifest (installed packages and versions) and the
     manifest's sha256, and OCI C(org.opencontainers.image.*) labels.
+  - SIGINT, SIGTERM or SIGHUP, or the death of the C(ansible-playbook) that runs the module, interrupt the build
+    cleanly - running steps are killed, working containers removed, nothing is tagged or committed afterwards, and
+    the summary says RV(interrupted). What a killed build leaves is removed by the next build.
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
@@ -137,6 +140,19 @@ images_failed:
   returned: always
   type: list
   elements: str
+images_interrupted:
+  description: Images not finished because the build was interrupted.
+  returned: always
+  type: list
+  elements: str
+interrupted:
+  description: Whether the build was interrupted (a signal, or ansible-playbook gone).
+  returned: always
+  type: bool
+interrupted_by:
+  description: What interrupted the build (for example V(interrupted by SIGINT)).
+  returned: when interrupted
+  type: str
 images:
   description: Per image result.
   returned: always
@@ -150,7 +166,7 @@ images:
       description: Local image reference.
       type: str
     status:
-      description: V(built), V(skipped), V(tagged), V(failed) or V(blocked) (an ancestor failed).
+      description: V(built), V(skipped), V(tagged), V(failed), V(blocked) (an ancestor failed) or V(interrupted).
       type: str
     seconds:
       description: Wall time of this image.
@@ -236,11 +252,11 @@ def main():
             todo = [i["name"] for i in plan["images"] if params["force"] or i["status"] != "up to date"]
             module.exit_json(changed=bool(todo), images_built=todo,
                              images_unchanged=[i for i in plan["order"] if i not in todo], images_failed=[], images=plan["images"],
-                             counts={}, seconds=0.0, total_size=0, base={},
+                             images_interrupted=[], interrupted=False, counts={}, seconds=0.0, total_size=0, base={},
                              table=plan["table"])
         progress = _ProgressWriter(params["progress_file"])
         try:
-            summary = build_images(params, progress=progress)
+            summary = build_images(params, progress=progress, watch_parents=True)
         finally:
             progress.close()
     except OptionError as exc:
@@ -249,7 +265,12 @@ def main():
         module.fail_json(msg="invalid image definitions:\n" + str(exc), problems=exc.problems)
     except CommandError as exc:
         module.fail_json(msg=str(exc), command=exc.argv)
-    changed = bool(summary["images_built"]) or summary["counts"].get("tagged", 0) > 0 or summary["base"]["action"] != "present"
+    changed = bool(summary["images_built"]) or summary["counts"].get("tagged", 0) > 0 or \
+        summary["base"]["action"] not in ("present", "interrupted")
+    if summary["interrupted"]:
+        module.fail_json(msg="build %s; %d image(s) not finished: %s" % (
+            summary.get("interrupted_by") or "interrupted", len(summary["images_interrupted"]),
+            ", ".join(summary["images_interrupted"]) or "none"), changed=changed, **summary)
     if summary["images_failed"]:
         module.fail_json(msg="%d image(s) failed: %s" % (len(summary["images_failed"]),
                                                          ", ".join(summary["images_failed"])),

@@ -82,19 +82,23 @@ def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
 
     class Done(object):
         returncode = 0
-        stdout = ""
-        stderr = ""
+        pid = 2 ** 22 + 1  # no such process: nothing to look for below it
 
-    def fake_run(argv, **kwargs):
-        vars_file = argv[argv.index("-e") + 1][1:]
-        seen["argv"] = argv
-        seen["mode"] = stat.S_IMODE(os.stat(vars_file).st_mode)
-        with open(vars_file, encoding="utf-8") as handle:
-            seen["vars"] = json.load(handle)
-        seen["path"] = vars_file
-        return Done()
+        def __init__(self, argv, **kwargs):
+            vars_file = argv[argv.index("-e") + 1][1:]
+            seen["argv"] = argv
+            seen["mode"] = stat.S_IMODE(os.stat(vars_file).st_mode)
+            with open(vars_file, encoding="utf-8") as handle:
+                seen["vars"] = json.load(handle)
+            seen["path"] = vars_file
 
-    monkeypatch.setattr(core.subprocess, "run", fake_run)
+        def communicate(self):
+            return "", ""
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(core.subprocess, "Popen", Done)
     core.run_playbook("publish", {"publish_registry": "r:5000", "registry_users": [{"name": "u", "password": "S3cr3t"}]})
     assert seen["mode"] == 0o600
     assert seen["vars"]["registry_users"][0]["password"] == "S3cr3t"
