@@ -58,9 +58,9 @@ def make_tree(root, files, canary):
                 handle.write(yaml.safe_dump(content).replace("CANARY", canary))
 
 
-def plan(root, profile=DEBIAN, **kwargs):
+def plan(root, profile=None, **kwargs):
     images = load_definitions(str(root))
-    return _plan.make_plan(images, profile, **kwargs)
+    return _plan.make_plan(images, profile or DEBIAN, **kwargs)
 
 
 def base(data):
@@ -192,8 +192,8 @@ CASES = [
     ("package-option", base({"tcib_packages": {"debian": ["--allow-unauthenticated"]}}),
      ("base/base.yaml", "base", "tcib_packages", "--allow-unauthenticated")),
     ("package-space", base({"tcib_packages": ["a b"]}), ("base/base.yaml", "base", "tcib_packages", "'a b'")),
-    ("package-uppercase-debian", base({"tcib_packages": ["Python3"]}), ("base/base.yaml", "base", "tcib_packages",
-                                                                         "Debian package name")),
+    ("package-uppercase-debian", base({"tcib_packages": ["Python3"]}),
+     ("base/base.yaml", "base", "tcib_packages", "Debian package name")),
     # ---- structure (already strict; kept in the corpus) ----------------------------------------------
     ("unknown-key", base({"tcib_usr": "nova"}), ("base/base.yaml", "base", "tcib_usr", "unknown key")),
     ("wrong-type-list", base({"tcib_exposes": "80"}), ("base/base.yaml", "base", "tcib_exposes", "list of strings")),
@@ -400,3 +400,11 @@ def test_hundred_thousand_packages_with_invalid_ones_report_each(tmp_path):
                                   "python3-oslo-config", "java-11-openjdk-headless", "NetworkManager"])
 def test_rpm_names_pass_the_redhat_grammar(name):
     assert _validate.package_name(name, "redhat") is None
+
+
+def test_redhat_family_grammar_in_the_plan(tmp_path):
+    make_tree(tmp_path, base({"tcib_packages": {"redhat": ["python3-PyMySQL", "mod_ssl", "x;y", "-y"]},
+                              "tcib_actions": [{"run": "{{ tcib_install }}"}]}), "")
+    with pytest.raises(DefinitionError) as info:
+        plan(tmp_path, profile=REDHAT)
+    assert [line.split("package ")[1].split(":")[0] for line in info.value.problems] == ["'x;y'", "'-y'"]
