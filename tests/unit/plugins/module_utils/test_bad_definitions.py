@@ -14,8 +14,11 @@ import uuid
 
 import pytest
 import yaml
+from fakes import FakeRun  # pylint: disable=import-error
 
 from ansible_collections.containergen.images.plugins.module_utils import _plan, _validate
+from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
+from ansible_collections.containergen.images.plugins.module_utils._command import Runner
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     DefinitionError, ImageDefinition, load_definitions, resolve_packages,
 )
@@ -408,3 +411,20 @@ def test_redhat_family_grammar_in_the_plan(tmp_path):
     with pytest.raises(DefinitionError) as info:
         plan(tmp_path, profile=REDHAT)
     assert [line.split("package ")[1].split(":")[0] for line in info.value.problems] == ["'x;y'", "'-y'"]
+
+
+def test_both_engines_copy_exactly_the_planned_paths(tmp_path):
+    from ansible_collections.containergen.images.plugins.module_utils import _build, _docker
+
+    make_tree(tmp_path, {"base/base.yaml": {"tcib_copies": ["--chown=1:1 motd /etc/motd"]},
+                         "base/files/real-motd": "hi\n", "base/motd": LINK + "files/real-motd"}, "")
+    planned = plan(tmp_path)[0]
+    real = str(tmp_path / "base/files/real-motd")
+    dummy, files, dummy = _docker.render_containerfile(planned, DEBIAN, "/elsewhere", "containergen-manifest-0")
+    assert files == {"files/0/motd": real}  # named as the definition names it, read where the plan resolved
+
+    fake = FakeRun()
+    run = Runner(run=fake)
+    _build.build_one(run, BuildahEngine(), planned, DEBIAN, "/elsewhere", _build.BuildOptions(log_dir=str(tmp_path)))
+    copies = [argv for argv in fake.argvs if argv[:2] == ["buildah", "copy"]]
+    assert copies == [["buildah", "copy", "--chown", "1:1", copies[0][4], real, "/etc/motd"]]
