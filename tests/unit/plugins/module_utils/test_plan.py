@@ -581,22 +581,52 @@ def test_real_keystone_rendering_differs_between_debian12_and_ubi8(real_images):
         ("cmd", ["keystone-wsgi-public"]), ("user", "keystone")]
 
 
-def test_real_base_rendering_debian12(real_images):
-    plan = make_plan(real_images, load_profile(str(PROFILES_DIR), "debian12"), include=["base"])
-    assert plan[0].packages == ["ca-certificates", "dumb-init", "procps"]
+@pytest.mark.parametrize("profile_name", ["debian13", "debian12"])
+def test_real_base_rendering_carries_the_kolla_contract(real_images, profile_name):
+    plan = make_plan(real_images, load_profile(str(PROFILES_DIR), profile_name), include=["base"])
+    assert plan[0].packages == ["ca-certificates", "dumb-init", "sudo", "jq", "curl", "procps"]
     # the value of tcib_managed (a YAML boolean) is left out: see test_boolean_label_and_env_values_render_like_tcib
     assert plan[0].steps[0][0] == "label"
     assert sorted(plan[0].steps[0][1]) == ["maintainer", "tcib_managed"]
     assert plan[0].steps[0][1]["maintainer"] == "containergen.images"
-    assert plan[0].steps[1:] == [
+    steps = plan[0].steps[1:]
+    assert steps[:4] == [
         ("env", "LANG=C.UTF-8"), ("env", "container=oci"),
         ("user", "root"),
         ("run", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                "--no-install-recommends ca-certificates dumb-init procps"),
-        ("run", "mkdir -p /openstack /var/lib/kolla"),
+                "--no-install-recommends ca-certificates dumb-init sudo jq curl procps"),
+    ]
+    assert [step for step in steps if step[0] == "copy"] == [
+        ("copy", "files/users /tmp/kolla_users"), ("copy", "files/bin/ /usr/local/bin/"),
+        ("copy", "files/lib/ /usr/local/lib/kolla/"), ("copy", "files/sudoers /etc/sudoers.d/kolla_sudoers")]
+    # users before anything that could create them; the sudoers mode as kolla's
+    users = next(arg for verb, arg in steps if verb == "run" and "useradd" in arg)
+    assert users.startswith("groupadd -g 42400 kolla && ")
+    assert 'useradd -l -M -d "/var/lib/$name" -s /usr/sbin/nologin -u "$uid" -g "$gid" -G kolla "$name"' in users
+    assert "chmod 0440 /etc/sudoers.d/kolla_sudoers" in steps[-4][1]
+    assert "install -d -o root -g kolla -m 2775 /var/log/kolla" in steps[-4][1]
+    assert steps[-3:] == [
         ("stopsignal", "SIGTERM"),
         ("entrypoint", ["dumb-init", "--single-child", "--"]),
+        ("cmd", ["kolla_start"]),
     ]
+    assert sorted(plan[0].files) == sorted(
+        ["files/users", "files/bin", "files/lib", "files/sudoers"])
+
+
+def test_real_base_users_table_holds_kollas_ids():
+    table = {}
+    for line in (IMAGES_DIR / "base" / "files" / "users").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, uid, gid, group = line.split()
+            table[name] = (int(uid), int(gid), group)
+    expected = {"kolla": 42400, "glance": 42415, "keystone": 42425, "mysql": 42434, "neutron": 42435,
+                "nova": 42436, "rabbitmq": 42439, "haproxy": 42454, "memcached": 42457, "redis": 42460,
+                "placement": 42482, "valkey": 42494}
+    assert {name: table[name][0] for name in expected} == expected
+    assert all(uid == gid for uid, gid, dummy in table.values())
+    assert table["hacluster"] == (42486, 42486, "haclient")
+    assert len({uid for uid, dummy, dummy2 in table.values()}) == len(table) == 85
 
 
 # ---- suspected bugs -----------------------------------------------------------------------------
