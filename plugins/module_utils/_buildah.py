@@ -15,12 +15,13 @@ Image inspection uses podman, which reads the same containers/storage.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import time
 import uuid
 
-from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
+from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, kill_leftover_groups
 
 # Steps that only change the image configuration, mapped to their `buildah config` flag.
 CONFIG_FLAGS = {
@@ -151,6 +152,14 @@ class BuildahEngine(object):
 
     def remove_container(self, run, container):
         run([self.buildah, "rm", container], check=False)
+
+    def stop_leftover(self, container):
+        """Kill the buildah processes a killed build left working on container (a RUN step goes on
+        when only the build process is killed; a commit would still name its image)."""
+        def match(argv):
+            return os.path.basename(argv[0]) == os.path.basename(self.buildah) and len(argv) > 2 \
+                and argv[1] in ("run", "commit", "copy", "add", "config") and container in argv[2:]
+        return kill_leftover_groups(match)
 
     def leftover_containers(self, run, prefix="cg-"):
         out = run([self.buildah, "containers", "--format", "{{.ContainerName}}"], check=False)[1]

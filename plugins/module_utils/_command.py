@@ -210,6 +210,29 @@ def watched_ancestors(pid: int | None = None) -> list[tuple[int, str]]:
     return [(p, s) for p, s, dummy in chain[:last + 1]]
 
 
+def kill_leftover_groups(match, wait: float = 5.0) -> list[int]:
+    """SIGKILL the process groups of processes whose argv (a list of str) match(argv) accepts, and
+    wait up to wait seconds for them to go: what a killed build left running (no build runs while
+    the caller holds the host build lock). Returns the process groups killed."""
+    groups = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                argv = [word.decode("utf-8", "replace") for word in handle.read().split(b"\0")[:-1]]
+            if argv and match(argv):
+                groups[os.getpgid(int(name))] = int(name)
+        except (OSError, ValueError):
+            continue
+    for pgid in groups:
+        _killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while any(_process_start(pid) is not None for pid in groups.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sorted(groups)
+
+
 # The Cancel of the Runner calling run_command in this thread: run_command registers the process
 # group it starts there (the seam's signature stays argv, timeout, env, data, log).
 _CURRENT = threading.local()

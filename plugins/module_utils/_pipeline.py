@@ -150,6 +150,8 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
                 if cancel.wait(0.5):
                     raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
         for container in engine.leftover_containers(quiet):
+            if hasattr(engine, "stop_leftover"):
+                engine.stop_leftover(container)
             engine.remove_container(quiet, container)
         journal.sweep(quiet, engine)
         return _build_locked(params, p, definitions, profile, runner, engine, progress, journal)

@@ -483,3 +483,28 @@ def test_death_of_the_watched_parent_interrupts_the_build(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_next_build_kills_what_a_killed_build_left_running_in_its_container(tmp_path):
+    """A RUN step goes on when only the build process is killed: the sweep kills its process group
+    (buildah and the step below it) before removing the container, and nothing else."""
+    (tmp_path / "run").write_text("import os, time\nif os.fork() == 0:\n    os.execvp('sleep', ['sleep', '30'])\n"
+                                  "time.sleep(30)\n")
+    # processes whose command line reads like `buildah run ... CONTAINER -- ...`
+    leftover = subprocess.Popen(["buildah", "run", "cg-unit-ctr", "--", "sh"], executable=sys.executable,
+                                cwd=str(tmp_path), start_new_session=True)
+    other = subprocess.Popen(["buildah", "run", "cg-other-ctr", "--", "sh"], executable=sys.executable,
+                             cwd=str(tmp_path), start_new_session=True)
+    try:
+        assert wait_for(lambda: "sleep 30" in subprocess.run(["ps", "-o", "cmd=", "-g", str(leftover.pid)],
+                                                             capture_output=True, text=True).stdout)
+        assert BuildahEngine().stop_leftover("cg-unit-ctr") == [leftover.pid]
+        assert leftover.wait(5) == -signal.SIGKILL
+        left = subprocess.run(["ps", "-o", "cmd=", "-g", str(leftover.pid)], capture_output=True, text=True).stdout
+        assert [line for line in left.splitlines() if "<defunct>" not in line] == []
+        assert other.poll() is None
+    finally:
+        for proc in (leftover, other):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
