@@ -228,8 +228,10 @@ def _scan(directory: str, root: str, problems: t.List[str]) -> t.Tuple[t.List[st
 def load_definitions(root):
     """Load every image under root. Returns {name: ImageDefinition}; raises DefinitionError.
 
-    The walk stays inside root: a symlink leaving it is an error and is never followed, a directory
-    reached twice (a symlink loop) is an error. A directory that holds YAML files is an image and
+    The walk stays inside root: a symlink leaving it is an error and is never followed. A symlink to
+    a directory being walked (a loop) is an error; a second path to a directory already walked is
+    not walked again, and is an error when that directory holds YAML (its images would be defined
+    twice), so that a shared files/ directory may be linked from several images. A directory that holds YAML files is an image and
     its name must be a valid image name. Dot-directories (.git, .github, ...) are not walked, but one
     that itself holds YAML files is an error rather than an image silently left out.
     All problems found are reported together so that one run shows everything to fix.
@@ -243,18 +245,27 @@ def load_definitions(root):
     seen_dirs = {}
     visited = {}  # (st_dev, st_ino) of each directory walked -> its path
 
-    def walk(directory, parent):
+    def walk(directory, parent, ancestors):
         try:
             info = os.stat(directory)
         except OSError as exc:
             problems.append("%s: cannot read: %s" % (directory, exc.strerror))
             return
         key = (info.st_dev, info.st_ino)
+        if key in ancestors:
+            problems.append("%s: symlink loop: leads back to %s" % (directory, visited[key]))
+            return
         if key in visited:
-            problems.append("%s: directory already walked as %s (symlink loop or second path to it)"
-                            % (directory, visited[key]))
+            if _scan(directory, real_root, [])[0]:
+                # name the path through a symlink, whichever of the two was walked first
+                link, real = directory, visited[key]
+                if os.path.realpath(link) == os.path.abspath(link):
+                    link, real = real, link
+                problems.append("%s: second path to the image directory %s (its images would be defined twice)"
+                                % (link, real))
             return
         visited[key] = directory
+        ancestors = ancestors | {key}
         files, dirs, hidden = _scan(directory, real_root, problems)
         for path in hidden:
             holds_yaml = _scan(path, real_root, [])[0]
@@ -290,9 +301,9 @@ def load_definitions(root):
                 images[name] = ImageDefinition(name, directory, parent, files, data, origin, root=real_root)
             current = name
         for path in dirs:
-            walk(path, current)
+            walk(path, current, ancestors)
 
-    walk(root, None)
+    walk(root, None, frozenset())
     for image in images.values():
         problems.extend(_validate_image(image))
         explicit = image.data.get("tcib_parent")

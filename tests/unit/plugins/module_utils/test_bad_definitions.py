@@ -107,7 +107,11 @@ CASES = [
     ("symlink-loop-pair", dict(base(OK), **{"base/a": LINK + "b", "base/b": LINK + "a"}),
      ("base/a", None, None, "symlink loop")),
     ("symlink-dir-loop-in-tree", dict(base(OK), **{"base/svc/svc.yaml": OK, "base/svc/again": LINK + ".."}),
-     ("base/svc/again", None, None, "already walked")),
+     ("base/svc/again", None, None, "symlink loop")),
+    ("symlink-dir-loop-in-files", dict(base(OK), **{"base/files/self": LINK + "."}),
+     ("base/files/self", None, None, "symlink loop")),
+    ("symlink-second-path-to-image", dict(base(OK), **{"base/svc/svc.yaml": OK, "base/other/alias": LINK + "../svc"}),
+     ("base/other/alias", None, None, "defined twice")),
     ("yaml-symlink-outside", {"base/base.yaml": LINK + "CANARY"},
      ("base/base.yaml", None, None, "leaves the definitions tree")),
     ("copy-fifo", dict(base({"tcib_copies": ["fifo /x"]}), **{"base/fifo": "FIFO"}),
@@ -288,6 +292,7 @@ def test_symlinks_inside_the_tree_and_plain_directories_are_fine(tmp_path):
         "base/files/conf/a.conf": "a=1\n", "base/files/conf/b.conf": LINK + "a.conf",
         "base/files/real-motd": "hi\n", "base/motd": LINK + "files/real-motd",
         "base/scripts/start.sh": "#!/bin/sh\n", "base/.git/config": "x",
+        "base/svc/svc.yaml": OK, "base/svc/files": LINK + "../files",  # a shared files/ directory, linked
     }, "")
     planned = plan(tmp_path)[0]
     assert planned.transfer_sources("motd /etc/motd", "/ignored") == [str(tmp_path / "base/files/real-motd")]
