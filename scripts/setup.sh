@@ -12,7 +12,7 @@ mkdir -p "$stamp_dir"
 log() { printf '[setup] %s\n' "$*"; }
 
 apt_packages=(buildah podman skopeo runc mmdebstrap uidmap catatonit rsync shellcheck
-              ca-certificates openssl git curl docker-registry apt-cacher-ng docker.io)
+              ca-certificates openssl git curl docker-registry apt-cacher-ng docker.io jq)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
