@@ -101,7 +101,7 @@ def test_one_new_layer_per_image_on_its_parent(chain):
     for name, parent in parent_of.items():
         layers = inspect(ref(name))["RootFS"]["Layers"]
         if parent is None:
-            base = inspect("localhost/containergen/debian12-rootfs:bookworm")["RootFS"]["Layers"]
+            base = inspect("localhost/containergen/debian13-rootfs:trixie")["RootFS"]["Layers"]
             assert layers[:-1] == base and len(layers) == len(base) + 1
         else:
             parent_layers = inspect(ref(parent))["RootFS"]["Layers"]
@@ -126,7 +126,7 @@ def test_labels_carry_fingerprint_and_version_manifest(chain):
     assert inspect(ref("mid"))["Config"]["Labels"]["containergen.parent"] == "base"
     assert inspect(ref("mid"))["Config"]["Labels"]["org.opencontainers.image.base.name"] == ""
     assert inspect(ref("base"))["Config"]["Labels"]["org.opencontainers.image.base.name"] == \
-        "localhost/containergen/debian12-rootfs:bookworm"
+        "localhost/containergen/debian13-rootfs:trixie"
 
 
 def test_image_contract_user_entrypoint_cmd_env_healthcheck(chain):

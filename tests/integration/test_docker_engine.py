@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 NAMESPACE = "localhost/cgdocker-%s" % uuid.uuid4().hex[:8]
 NAMES = ("base", "mid", "leaf-a", "leaf-b")
-BASE_REF = "localhost/containergen/debian12-rootfs:bookworm"
+BASE_REF = "localhost/containergen/debian13-rootfs:trixie"
 
 pytestmark = pytest.mark.integration
 

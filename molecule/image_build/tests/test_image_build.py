@@ -32,7 +32,7 @@ def test_image_exists_with_the_containergen_labels(host, name):
     labels = inspect(host, name)["Config"]["Labels"]
     assert labels["containergen.image"] == name
     assert labels["org.opencontainers.image.title"] == name
-    assert labels["containergen.profile"] == "debian12"
+    assert labels["containergen.profile"] == "debian13"
     assert len(labels["containergen.fingerprint"]) == 64
     assert json.loads(labels["containergen.manifest"])["dumb-init"]
     assert labels["tcib_managed"].lower() == "true"  # tcib_labels of the fixture base
@@ -42,7 +42,7 @@ def test_image_exists_with_the_containergen_labels(host, name):
         # (empty rather than absent: a Containerfile, hence the docker engine, cannot remove a label).
         assert labels["org.opencontainers.image.base.name"] == ""
     else:
-        assert labels["org.opencontainers.image.base.name"] == "localhost/containergen/debian12-rootfs:bookworm"
+        assert labels["org.opencontainers.image.base.name"] == "localhost/containergen/debian13-rootfs:trixie"
 
 
 @pytest.mark.parametrize("name", ["mid", "leaf-a", "leaf-b"])
