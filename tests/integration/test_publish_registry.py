@@ -14,6 +14,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 
 import pytest
@@ -57,7 +59,7 @@ def registry(tmp_path_factory):
     state = "/var/tmp/cgtest-registry-%s" % RUN_ID
     password = secrets.token_urlsafe(18)
     variables = {
-        "registry_port": PORT, "registry_debug_address": "127.0.0.1:%d" % (PORT + 1),
+        "registry_port": PORT,
         "registry_config_dir": state + "/etc", "registry_data_dir": state + "/data",
         "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
         "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
@@ -115,6 +117,15 @@ def skopeo(registry, *args):
     return proc
 
 
+def repo(name, namespace=REMOTE_NS):
+    return "%s/%s/%s" % (ENDPOINT, namespace, name)
+
+
+def read_lock(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)["images"]
+
+
 def remote_tags(registry, name):
     proc = skopeo(registry, "list-tags", "docker://%s/%s/%s" % (ENDPOINT, REMOTE_NS, name))
     return json.loads(proc.stdout)["Tags"] if proc.returncode == 0 else []
@@ -148,9 +159,9 @@ def test_first_publish_pushes_revision_one_and_writes_lock_file(registry, built)
     with open(os.path.join(registry["work"], "images.lock.json"), encoding="utf-8") as handle:
         lock = json.load(handle)["images"]
     digest = remote_digest(registry, "leaf-a", "latest-1")
-    assert lock["leaf-a"] == "%s/%s/leaf-a:latest-1@%s" % (ENDPOINT, REMOTE_NS, digest)
+    assert lock[repo("leaf-a")] == "%s/%s/leaf-a:latest-1@%s" % (ENDPOINT, REMOTE_NS, digest)
     with open(os.path.join(registry["work"], "images.lock.yaml"), encoding="utf-8") as handle:
-        assert '  leaf-a: "%s"' % lock["leaf-a"] in handle.read()
+        assert '  "%s": "%s"' % (repo("leaf-a"), lock[repo("leaf-a")]) in handle.read()
 
 
 def test_republishing_unchanged_set_sends_nothing(registry, built):
@@ -271,7 +282,8 @@ def test_registry_down_fails_cleanly_and_rerun_completes(registry, built):
                     "TERM/10/KILL/5"], check=True, capture_output=True)
     failed = publish(registry)
     assert failed.get("failed") is True
-    assert "nothing was moved" in failed["msg"]
+    assert "no floating tag was moved and the lock file is unchanged" in failed["msg"]
+    assert "no new revision was pushed" in failed["msg"]
     assert registry["password"] not in json.dumps(failed)
     assert open(lock_yaml, encoding="utf-8").read() == before_lock
     rc, output = playbook("registry", registry["vars"], registry["work"])  # starts it again
@@ -280,6 +292,160 @@ def test_registry_down_fails_cleanly_and_rerun_completes(registry, built):
     done = publish(registry)
     assert sorted(done["pushed"]) == ["leaf-a", "leaf-b", "mid"]
     assert open(lock_yaml, encoding="utf-8").read() != before_lock
+
+
+def stop_registry(registry):
+    subprocess.run(["start-stop-daemon", "--stop", "--pidfile", registry["vars"]["registry_pid_file"], "--retry",
+                    "TERM/10/KILL/5"], check=True, capture_output=True)
+
+
+def start_registry(registry):
+    rc, output = playbook("registry", registry["vars"], registry["work"])
+    assert rc == 0, output[-2000:]
+
+
+def hold_registry_down_when_pushing(registry, name, found):
+    """Stop the registry as soon as a skopeo copy to NAME:... starts (the fault is real: the push dies)."""
+    needle = "docker://%s:" % repo(name)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not found.get("stop"):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                    argv = handle.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]) == "skopeo" and "copy" in argv and \
+                    any(a.startswith(needle) for a in argv):
+                stop_registry(registry)
+                found["stopped"] = True
+                return
+        time.sleep(0.01)
+
+
+def test_failure_during_the_third_push_moves_no_floating_tag(registry, built):
+    """base, mid, leaf-a and leaf-b all change; the registry goes down during leaf-a's push (the third)."""
+    lock_yaml = os.path.join(registry["work"], "images.lock.yaml")
+    before_lock = open(lock_yaml, encoding="utf-8").read()
+    names = ["base", "mid", "leaf-a", "leaf-b"]
+    before = {name: remote_digest(registry, name, "latest") for name in names}
+    revisions = {name: max(int(t.rsplit("-", 1)[1]) for t in remote_tags(registry, name) if t.startswith("latest-"))
+                 for name in names}
+    rebuild_with(built, "base", "tcib_labels:\n  fault: third-push\n")
+    found = {}
+    watcher = threading.Thread(target=hold_registry_down_when_pushing, args=(registry, "leaf-a", found))
+    watcher.start()
+    try:
+        failed = publish(registry, images=names)
+    finally:
+        found["stop"] = True
+        watcher.join()
+    assert found.get("stopped") is True
+    start_registry(registry)
+    assert failed.get("failed") is True, failed
+    message = failed["msg"]
+    assert message.startswith("publishing failed at leaf-a (image 3 of 4), no floating tag was moved and the lock "
+                              "file is unchanged: "), message
+    assert "pushed and verified (now in the registry, harmless, reused by a rerun): base:latest-%d, mid:latest-%d;" % (
+        revisions["base"] + 1, revisions["mid"] + 1) in message
+    assert "a rerun pushes what is missing, then moves every floating tag latest of the set" in message
+    assert "\n" not in message and registry["password"] not in json.dumps(failed)
+    assert {name: remote_digest(registry, name, "latest") for name in names} == before
+    assert open(lock_yaml, encoding="utf-8").read() == before_lock
+    # the revisions pushed before the fault are there (and are what the rerun reuses)
+    assert "latest-%d" % (revisions["base"] + 1) in remote_tags(registry, "base")
+    assert "latest-%d" % (revisions["leaf-a"] + 1) not in remote_tags(registry, "leaf-a")
+    done = publish(registry, images=names)
+    assert done.get("failed") is not True, done
+    assert sorted(done["pushed"]) == ["leaf-a", "leaf-b"]
+    assert {r["name"]: r["action"] for r in done["images"]} == {"base": "retagged", "mid": "retagged",
+                                                                 "leaf-a": "pushed", "leaf-b": "pushed"}
+    for name in names:
+        assert remote_digest(registry, name, "latest") == remote_digest(registry, name,
+                                                                         "latest-%d" % (revisions[name] + 1))
+    lock = read_lock(os.path.join(registry["work"], "images.lock.json"))
+    assert lock[repo("base")].startswith("%s:latest-%d@" % (repo("base"), revisions["base"] + 1))
+
+
+def test_another_namespace_into_the_same_lock_file_keeps_the_default_set(registry, built):
+    lock_base = os.path.join(registry["work"], "images.lock")
+    default_set = read_lock(lock_base + ".json")
+    assert sorted(default_set) == sorted(repo(n) for n in ("base", "mid", "leaf-a", "leaf-b"))
+    # a lock file written before entries were keyed by repository: image name keys, migrated on the way
+    old_yaml = "---\nimages:\n" + "".join('  %s: "%s"\n' % (key.rsplit("/", 1)[1], ref)
+                                          for key, ref in sorted(default_set.items()))
+    with open(lock_base + ".yaml", "w", encoding="utf-8") as handle:
+        handle.write(old_yaml)
+    with open(lock_base + ".json", "w", encoding="utf-8") as handle:
+        json.dump({"images": {k.rsplit("/", 1)[1]: v for k, v in default_set.items()}}, handle)
+    other = REMOTE_NS + "-x"
+    result = module("image_publish", {"registry": ENDPOINT, "namespace": other, "local_namespace": LOCAL_NS,
+                                      "authfile": registry["authfile"], "images": ["base"], "lock_file": lock_base},
+                    registry["work"])
+    assert result.get("failed") is not True, result
+    assert result["pushed"] == ["base"]
+    merged = read_lock(lock_base + ".json")
+    assert merged == dict(default_set, **{repo("base", other): result["lock"][repo("base", other)]})
+    with open(lock_base + ".yaml", encoding="utf-8") as handle:
+        text = handle.read()
+    assert '  "%s": "%s"' % (repo("base"), default_set[repo("base")]) in text
+    assert '  "%s": ' % repo("base", other) in text
+    # promote still works for each set, from the shared lock file
+    promoted = module("image_promote", {"registry": ENDPOINT, "namespace": REMOTE_NS, "authfile": registry["authfile"],
+                                        "lock_file": lock_base + ".yaml"}, registry["work"])
+    assert promoted.get("failed") is not True, promoted
+    assert sorted(r["name"] for r in promoted["images"]) == ["base", "leaf-a", "leaf-b", "mid"]
+    for name in ("base", "leaf-a", "leaf-b", "mid"):
+        assert remote_digest(registry, name, "deployed") == default_set[repo(name)].rsplit("@", 1)[1]
+    promoted_x = module("image_promote", {"registry": ENDPOINT, "namespace": other, "authfile": registry["authfile"],
+                                          "lock_file": lock_base + ".yaml"}, registry["work"])
+    assert [(r["name"], r["action"]) for r in promoted_x["images"]] == [("base", "promoted")]
+    culled = module("image_cull", {"registry": ENDPOINT, "namespace": REMOTE_NS, "authfile": registry["authfile"],
+                                   "images": ["base"], "max_age_days": 0, "lock_files": [lock_base + ".yaml"]},
+                    registry["work"], check=True)
+    assert culled.get("failed") is not True, culled
+    assert "latest-%s" % default_set[repo("base")].split(":latest-")[1].split("@")[0] not in culled["images"][0]["deleted"]
+
+
+def test_two_publishers_of_different_sets_into_one_lock_file_lose_nothing(registry, built, tmp_path):
+    """Different namespaces and publish lock dirs, so that only the lock file's own lock orders them."""
+    lock_base = str(tmp_path / "shared" / "images.lock")
+    jobs = [(REMOTE_NS + "-c1", "leaf-a", str(tmp_path / "l1")), (REMOTE_NS + "-c2", "leaf-b", str(tmp_path / "l2"))]
+
+    def one(job):
+        namespace, name, lock_dir = job
+        return module("image_publish", {"registry": ENDPOINT, "namespace": namespace, "local_namespace": LOCAL_NS,
+                                        "authfile": registry["authfile"], "images": [name], "lock_file": lock_base,
+                                        "lock_dir": lock_dir}, registry["work"])
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, jobs))
+    assert all(r.get("failed") is not True for r in results), results
+    lock = read_lock(lock_base + ".json")
+    assert sorted(lock) == [repo("leaf-a", REMOTE_NS + "-c1"), repo("leaf-b", REMOTE_NS + "-c2")]
+    for namespace, name, _lock_dir in jobs:
+        assert lock[repo(name, namespace)] == results[jobs.index((namespace, name, _lock_dir))]["lock"][repo(name, namespace)]
+    assert sorted(os.listdir(str(tmp_path / "shared"))) == ["images.lock.json", "images.lock.yaml"]
+
+
+def test_cli_publishes_from_a_local_namespace_and_tag(registry, built, tmp_path):
+    subprocess.run(["podman", "tag", LOCAL_NS + "/base:latest", LOCAL_NS + "/base:cli"], check=True)
+    work = str(tmp_path / "cli")
+    proc = subprocess.run([os.path.join(REPO, ".venv", "bin", "containergen"), "publish", "--registry", ENDPOINT,
+                           "--namespace", REMOTE_NS + "-cli", "--local-namespace", LOCAL_NS, "--local-tag", "cli",
+                           "--image", "base", "--authfile", registry["authfile"], "--work-dir", work,
+                           "--lock-file", os.path.join(work, "images.lock"), "--json"],
+                          capture_output=True, text=True, timeout=600, cwd="/", check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["pushed"] == ["base"]
+    assert summary["images"][0]["source"] == LOCAL_NS + "/base:cli"
+    assert sorted(json.loads(skopeo(registry, "list-tags", "docker://" + repo("base", REMOTE_NS + "-cli")).stdout)["Tags"]) \
+        == ["latest", "latest-1"]
+    lock = read_lock(os.path.join(work, "images.lock.json"))
+    assert list(lock) == [repo("base", REMOTE_NS + "-cli")]
 
 
 def test_concurrent_publishers_never_mint_the_same_revision(registry, built):
@@ -292,7 +458,7 @@ def test_concurrent_publishers_never_mint_the_same_revision(registry, built):
     assert actions == ["pushed", "unchanged"], results
     new = sorted(set(remote_tags(registry, "leaf-a")) - set(before))
     assert len(new) == 1
-    refs = {r["lock"]["leaf-a"] for r in results}
+    refs = {r["lock"][repo("leaf-a")] for r in results}
     assert len(refs) == 1  # both publishers report the same revision and digest
 
 

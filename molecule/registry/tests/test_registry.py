@@ -68,9 +68,16 @@ def test_password_file_is_private(host):
     assert len(_password()) >= 16
 
 
-def test_registry_and_debug_server_listen(host):
+def test_registry_listens_on_its_tls_port_only(host):
+    """No debug listener: distribution's would serve /debug/pprof and /debug/vars without authentication."""
     assert host.socket("tcp://127.0.0.1:%s" % PORT).is_listening
-    assert host.socket("tcp://%s" % V["registry_debug_address"]).is_listening
+    assert not host.socket("tcp://127.0.0.1:%s" % V["molecule_registry_former_debug_port"]).is_listening
+    pid = int(host.file(V["registry_pid_file"]).content_string.strip())
+    listening = [line.split()[3] for line in host.check_output("ss -H -ltnp").splitlines()
+                 if "pid=%d," % pid in line]
+    assert [address.rsplit(":", 1)[1] for address in listening] == [str(PORT)]
+    config = host.file(os.path.join(V["registry_config_dir"], "config.yml")).content_string
+    assert "debug:" not in config
 
 
 def test_registry_runs_supervised_as_its_own_user(host):
@@ -134,8 +141,13 @@ def test_authenticated_request_is_accepted():
     assert _status(URL, cafile=CA, authenticated=True) == 200
 
 
-def test_health_endpoint_on_the_debug_address():
-    assert _status("http://%s/debug/health" % V["registry_debug_address"]) == 200
+def test_health_is_checked_on_the_tls_listener_and_debug_paths_are_not_served():
+    """Healthy: authenticated /v2/ answers 200 (distribution answers 503 on every path while its storage
+    check fails). The debug handlers are not on the TLS listener, with or without credentials."""
+    assert _status(URL, cafile=CA, authenticated=True) == 200
+    for path in ("/debug/pprof/", "/debug/pprof/cmdline", "/debug/vars", "/debug/health"):
+        url = URL.replace("/v2/", path)
+        assert _status(url, cafile=CA, authenticated=True) == 404, path
 
 
 def test_htpasswd_holds_bcrypt_entries_only(host):
