@@ -187,6 +187,8 @@ def test_permissions_recurse_with_exclude(scratch):
 
 
 def test_directories_and_files_are_created(scratch):
+    (scratch.root / "run").mkdir()
+    (scratch.root / "run").chmod(0o2775)  # a setgid parent (as /var/log/kolla): the explicit mode wins
     scratch.configure({"command": "true",
                        "directories": [{"path": str(scratch.root / "run" / "svc"), "owner": "daemon", "perm": "0750"}],
                        "files": [{"path": str(scratch.root / "run" / "svc" / "pid"), "owner": "daemon", "perm": "0600"}]})
