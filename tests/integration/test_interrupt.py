@@ -60,20 +60,23 @@ def dangling():
     return json.loads(out or "[]")
 
 
-def set_leaf(definitions, command):
+def set_leaf(definitions, *actions):
+    """leaf-a's actions: RUN commands, or (verb, argument) pairs."""
+    lines = ["  - %s: %s" % ((action[0], json.dumps(action[1])) if isinstance(action, tuple) else ("run", json.dumps(action)))
+             for action in actions]
     with open(os.path.join(definitions, LEAF), "w", encoding="utf-8") as handle:
-        handle.write("---\ntcib_actions:\n  - run: %s\ntcib_cmd: cat /opt/mid/name\n"
-                     "tcib_healthcheck: CMD test -f /opt/mid/name\ntcib_user: svc\n" % json.dumps(command))
+        handle.write("---\ntcib_actions:\n%s\ntcib_cmd: cat /opt/mid/name\n"
+                     "tcib_healthcheck: CMD test -f /opt/mid/name\ntcib_user: svc\n" % "\n".join(lines))
 
 
-def cli(definitions, work):
+def cli(definitions, work, engine="buildah"):
     return [os.path.join(BIN, "containergen"), "build", "--config-path", definitions, "--namespace", NAME,
-            "--work-dir", work, "--build-timeout", "600"]
+            "--work-dir", work, "--build-timeout", "600", "--engine", engine]
 
 
-def playbook_argv(definitions, work):
+def playbook_argv(definitions, work, engine="buildah"):
     variables = {"image_build_definitions_path": definitions, "image_build_namespace": NAMESPACE,
-                 "image_build_work_dir": work, "image_build_timeout": 600}
+                 "image_build_work_dir": work, "image_build_timeout": 600, "image_build_engine": engine}
     os.makedirs(work, exist_ok=True)
     vars_file = os.path.join(work, "vars.json")
     with open(vars_file, "w", encoding="utf-8") as handle:
@@ -81,7 +84,11 @@ def playbook_argv(definitions, work):
     return [os.path.join(BIN, "ansible-playbook"), "containergen.images.build", "-e", "@" + vars_file]
 
 
-def start(argv):
+def start(argv, work):
+    # the slow step is found in leaf-a's log: not in the one of the run before
+    log = os.path.join(work, "logs", "leaf-a.log")
+    if os.path.exists(log):
+        os.unlink(log)
     # its own session: the signals of this test reach only the process they are sent to
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -175,7 +182,7 @@ def chain(tmp_path_factory):
 
 
 def test_sigint_to_the_command_stops_the_build(chain):
-    proc = start(cli(chain["definitions"], chain["work"]))
+    proc = start(cli(chain["definitions"], chain["work"]), chain["work"])
     container = wait_for_slow_step(proc, chain["work"])
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -198,7 +205,7 @@ def test_sigint_to_the_command_stops_the_build(chain):
 def test_signal_to_ansible_playbook_stops_the_build(chain, signum, group, reason):
     work = chain["work"]
     os.unlink(os.path.join(work, "summary.json"))
-    proc = start(playbook_argv(chain["definitions"], work))
+    proc = start(playbook_argv(chain["definitions"], work), work)
     container = wait_for_slow_step(proc, work)
     sent = time.monotonic()
     if group:  # its process group (the module runs in the session of an ansible worker)
@@ -218,7 +225,7 @@ def test_signal_to_ansible_playbook_stops_the_build(chain, signum, group, reason
 def test_killed_build_process_leaves_work_for_the_next_build(chain):
     """SIGKILL to the module: nothing in it can clean up. Its step runs on; the journal names it."""
     work = chain["work"]
-    proc = start(playbook_argv(chain["definitions"], work))
+    proc = start(playbook_argv(chain["definitions"], work), work)
     container = wait_for_slow_step(proc, work)
     modules = [pid for pid in _pids_running("AnsiballZ_image_build.py") if _descends(pid, proc.pid)]
     assert len(modules) == 1, modules
@@ -277,3 +284,114 @@ def test_next_build_succeeds_and_leaves_nothing_of_the_interrupted_ones(chain):
             if image["Id"] == chain["ids"]["leaf-a"] or (image.get("Labels") or {}).get("containergen.fingerprint") in ours]
     assert left == []
     assert subprocess.run(["podman", "image", "exists", chain["ids"]["leaf-a"]], check=False).returncode == 1
+
+
+# ---- the docker engine ------------------------------------------------------------------------------
+# The daemon builds; the module streams. leaf-a gets a RUN step and a WORKDIR before the slow one,
+# so that the daemon has committed step images when the build is stopped.
+
+def docker(*argv, check=True):
+    return subprocess.run(["docker"] + list(argv), capture_output=True, text=True, timeout=300, check=check)
+
+
+def docker_id(name):
+    proc = docker("image", "inspect", "--format", "{{.Id}}", ref(name), check=False)
+    return proc.stdout.strip().split(":", 1)[-1] if proc.returncode == 0 else None
+
+
+def docker_exists(image):
+    return docker("image", "inspect", image, check=False).returncode == 0
+
+
+def docker_slow_step(proc, work, timeout=900):
+    """Wait until the daemon runs leaf-a's slow step; returns (build container, step images so far)."""
+    log = os.path.join(work, "logs", "leaf-a.log")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the build ended before the slow step: %s" % (proc.communicate(),)
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+            steps = text.split("\nStep ")
+            if steps and "sleep 60" in steps[-1] and " ---> Running in " in steps[-1]:
+                container = steps[-1].split(" ---> Running in ", 1)[1].split()[0]
+                images = [line.split()[1] for line in text.splitlines()
+                          if line.startswith(" ---> ") and "Running in" not in line][1:]  # [0]: the FROM image
+                time.sleep(1)
+                return container, images
+        time.sleep(0.3)
+    raise AssertionError("leaf-a's slow step never started")
+
+
+@pytest.fixture(scope="module")
+def docker_chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("interrupt-docker")
+    definitions = str(root / "defs")
+    shutil.copytree(os.path.join(FIXTURES, "chain"), definitions)
+    work = str(root / "work")
+    proc = subprocess.run(cli(definitions, work, "docker"), cwd=REPO, capture_output=True, text=True, timeout=1800,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ids = {name: docker_id(name) for name in ("base", "mid", "leaf-a", "leaf-b")}
+    assert all(ids.values()), ids
+    set_leaf(definitions, "echo first > /opt/mid/first", ("workdir", "/opt/mid"),
+             "sleep 60 && echo leaf-a > /opt/mid/name")
+    state = {"definitions": definitions, "work": work, "ids": ids, "left": []}
+    yield state
+    doomed = [name for name in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+              if name.startswith(NAMESPACE + "/")]
+    if doomed:
+        docker("rmi", "--force", *doomed, check=False)
+
+
+def test_docker_sigint_to_the_command_stops_the_build(docker_chain):
+    work = docker_chain["work"]
+    proc = start(cli(docker_chain["definitions"], work, "docker"), work)
+    container, images = docker_slow_step(proc, work)
+    assert len(images) >= 2, images  # the first RUN and the WORKDIR were committed
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=STOP_SECONDS + 30)
+    elapsed = time.monotonic() - sent
+    print("SIGINT to containergen (docker): exited in %.1f s" % elapsed)
+    assert elapsed < STOP_SECONDS
+    assert proc.returncode == 130, (out, err)
+    assert err == "containergen build: interrupted\n"
+    summary = read_summary(work)
+    assert summary["interrupted"] is True and summary["interrupted_by"] == "interrupted by SIGINT"
+    assert {i["name"]: i["status"] for i in summary["images"]}["leaf-a"] == "interrupted"
+    assert docker_id("leaf-a") == docker_chain["ids"]["leaf-a"]
+    assert wait_until(lambda: docker("container", "inspect", container, check=False).returncode != 0, 10)
+    assert [image for image in images if docker_exists(image)] == []  # no intermediate image survives
+    assert not os.path.exists(os.path.join(work, "inflight.json"))
+
+
+def test_docker_killed_build_process_leaves_work_for_the_next_build(docker_chain):
+    work = docker_chain["work"]
+    proc = start(playbook_argv(docker_chain["definitions"], work, "docker"), work)
+    dummy, images = docker_slow_step(proc, work)
+    modules = [pid for pid in _pids_running("AnsiballZ_image_build.py") if _descends(pid, proc.pid)]
+    assert len(modules) == 1, modules
+    os.kill(modules[0], signal.SIGKILL)
+    proc.communicate(timeout=60)
+    with open(os.path.join(work, "inflight.json"), encoding="utf-8") as handle:
+        journal = json.load(handle)["images"]
+    assert sorted(journal["leaf-a"]["images"]) == sorted(images)
+    # the daemon cancels a build whose client is gone; its step images stay
+    assert wait_until(lambda: any(docker_exists(image) for image in images), 10)
+    docker_chain["left"] = images
+
+
+def test_docker_next_build_removes_what_the_killed_one_left(docker_chain):
+    assert docker_chain["left"], "needs the killed build of the test before"
+    work = docker_chain["work"]
+    set_leaf(docker_chain["definitions"], "echo first > /opt/mid/first", ("workdir", "/opt/mid"),
+             "echo leaf-a2 > /opt/mid/name")
+    proc = subprocess.run(cli(docker_chain["definitions"], work, "docker") + ["--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["images_built"] == ["leaf-a"] and summary["interrupted"] is False
+    assert [image for image in docker_chain["left"] if docker_exists(image)] == []
+    assert not os.path.exists(os.path.join(work, "inflight.json"))
+    assert not docker_exists(docker_chain["ids"]["leaf-a"])  # replaced and removed, not dangling
