@@ -167,6 +167,24 @@ def test_preserve_properties_keeps_source_owner_and_mode(scratch):
     assert owner_mode(scratch.dest("key.pem")) == (1, 65534, 0o440)
 
 
+def test_tripleo_style_merge_of_a_whole_tree_with_preserved_properties(scratch):
+    """TripleO's config.json: {"source": ".../src/*", "dest": "/", "merge": true, "preserve_properties": true}."""
+    src = scratch.src / "src"
+    conf = scratch.write("src/etc/svc/svc.conf", "x", 0o640)
+    os.chown(conf, 1, 1)
+    (src / "etc" / "svc" / "current").symlink_to("svc.conf")
+    existing = scratch.root / "etc" / "svc"
+    existing.mkdir(parents=True)
+    (existing / "from-image.conf").write_text("kept")
+    scratch.configure({"command": "svc", "config_files": [
+        {"source": str(src) + "/*", "dest": str(scratch.root) + "/", "merge": True, "preserve_properties": True}]})
+    proc = scratch.run()
+    assert proc.returncode == 0, proc.stderr
+    assert (existing / "from-image.conf").read_text() == "kept"
+    assert owner_mode(existing / "svc.conf") == (1, 1, 0o640)
+    assert os.readlink(existing / "current") == "svc.conf"
+
+
 def test_permissions_recurse_with_exclude(scratch):
     logs = scratch.root / "var" / "log" / "svc"
     (logs / "keep").mkdir(parents=True)
