@@ -195,8 +195,8 @@ def buildah_plan():
 
 
 def test_interrupt_during_a_step_stops_the_build_cleanly(tmp_path, monkeypatch):
-    monkeypatch.setattr("ansible_collections.containergen.images.plugins.module_utils._buildah.uuid.uuid4",
-                        lambda: type("U", (), {"hex": "feedfeedfeedfeed"})())
+    fixed = type("FixedUUID", (), {"hex": "feedfeedfeedfeed"})
+    monkeypatch.setattr("ansible_collections.containergen.images.plugins.module_utils._buildah.uuid.uuid4", fixed)
     cancel = Cancel()
     images = [podman_image("base-img", [BASE_REF]), podman_image("old-slow", [ref("slow")], "stale")]
     run = ScriptedRun(cancel, images=images)
@@ -497,10 +497,11 @@ def test_next_build_kills_what_a_killed_build_left_running_in_its_container(tmp_
                              cwd=str(tmp_path), start_new_session=True)
     try:
         assert wait_for(lambda: "sleep 30" in subprocess.run(["ps", "-o", "cmd=", "-g", str(leftover.pid)],
-                                                             capture_output=True, text=True).stdout)
+                                                             capture_output=True, text=True, check=False).stdout)
         assert BuildahEngine().stop_leftover("cg-unit-ctr") == [leftover.pid]
         assert leftover.wait(5) == -signal.SIGKILL
-        left = subprocess.run(["ps", "-o", "cmd=", "-g", str(leftover.pid)], capture_output=True, text=True).stdout
+        left = subprocess.run(["ps", "-o", "cmd=", "-g", str(leftover.pid)], capture_output=True, text=True,
+                              check=False).stdout
         assert [line for line in left.splitlines() if "<defunct>" not in line] == []
         assert other.poll() is None
     finally:
