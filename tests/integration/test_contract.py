@@ -192,13 +192,14 @@ def test_sudo_allows_a_service_user_only_the_two_contract_commands(image):
                      "/usr/local/bin/kolla_extend_start 644 root root"]
 
 
+X_CONF = {"source": "/var/lib/kolla/config_files/x.conf", "dest": "/etc/x.conf", "perm": "0600"}
+
+
 @pytest.mark.parametrize("document, files, expected", [
     ("{not json", {}, "invalid JSON: jq: parse error: "),
-    ({"command": "sleep 1", "config_files": [{"source": "/var/lib/kolla/config_files/x.conf",
-                                               "dest": "/etc/x.conf", "owner": "nova", "perm": "0600"}]},
+    ({"command": "sleep 1", "config_files": [dict(X_CONF, owner="nova")]},
      {}, "config_files[0].source: /var/lib/kolla/config_files/x.conf not found"),
-    ({"command": "sleep 1", "config_files": [{"source": "/var/lib/kolla/config_files/x.conf",
-                                               "dest": "/etc/x.conf", "owner": "nobody-cg", "perm": "0600"}]},
+    ({"command": "sleep 1", "config_files": [dict(X_CONF, owner="nobody-cg")]},
      {"x.conf": "x"}, "config_files[0].owner: unknown user nobody-cg"),
 ])
 def test_bad_config_stops_before_the_service_with_one_line(image, tmp_path, document, files, expected):
@@ -250,7 +251,7 @@ def host_listeners():
                               cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     processes = [server]
     try:
-        for _ in range(100):
+        for dummy in range(100):
             if subprocess.run(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:%d/" % PORT],
                               check=False).returncode == 0:
                 break
@@ -264,7 +265,7 @@ def host_listeners():
         unix = ("import socket, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(%r)\ns.listen(1)\ntime.sleep(120)\n"
                 % str(socket_path))
         processes.append(subprocess.Popen(drop + ["/usr/bin/python3", "-c", unix], cwd="/"))
-        for _ in range(100):
+        for dummy in range(100):
             if socket_path.exists():
                 break
             time.sleep(0.1)
