@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by kolla_start (as glance) before it runs the configured command.
 # One-shot jobs as kolla's: KOLLA_BOOTSTRAP (set, even empty) syncs the database and exits.
 if [ -n "${KOLLA_BOOTSTRAP+set}" ]; then

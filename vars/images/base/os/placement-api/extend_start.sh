@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by kolla_start (as root) before it runs the configured command.
 install -d -o placement -g kolla -m 0755 /var/log/kolla/placement
 # One-shot jobs as kolla's: KOLLA_BOOTSTRAP (set, even empty) syncs the database and exits.

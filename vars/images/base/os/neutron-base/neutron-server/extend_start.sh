@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by kolla_start (as neutron) before it runs the configured command.
 # One-shot jobs as kolla's: KOLLA_BOOTSTRAP (set, even empty) upgrades the schema to head and exits.
 if [ -n "${KOLLA_BOOTSTRAP+set}" ]; then

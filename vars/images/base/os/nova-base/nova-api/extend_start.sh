@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the nova-base hook (as root). One-shot jobs as kolla's: KOLLA_BOOTSTRAP (set, even
 # empty) syncs the API and cell databases and exits.
 if [ -n "${KOLLA_BOOTSTRAP+set}" ]; then
