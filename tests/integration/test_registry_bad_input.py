@@ -47,7 +47,6 @@ def registry_run(tmp_path):
     def run(overrides):
         variables = {
             "registry_port": PORT,
-            "registry_debug_address": "127.0.0.1:%d" % (PORT + 1),
             "registry_configure_clients": False,
             "registry_bcrypt_cost": 4,
             "registry_users": [{"name": "tester", "password": "throwaway-test-only-%s" % uuid.uuid4().hex}],
@@ -105,6 +104,12 @@ def test_certificate_and_key_that_do_not_match_are_refused(registry_run, tmp_pat
                                       "registry_tls_ca": cert})
     # The role's message names the files given in registry_tls_key and registry_tls_cert.
     _assert_refused(rc, output, paths, "registry_tls_key (%s) does not match registry_tls_cert (%s)" % (other_key, cert))
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:%d" % (PORT + 1), "192.0.2.1:5001", ":5001", "127.0.0.1"])
+def test_debug_listener_off_loopback_is_refused(registry_run, address):
+    rc, output, paths = registry_run({"registry_debug_address": address})
+    _assert_refused(rc, output, paths, "registry_debug_address %s: must be a loopback HOST:PORT" % address)
 
 
 def test_tls_off_without_the_acknowledgement_is_refused(registry_run):

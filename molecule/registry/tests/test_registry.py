@@ -72,9 +72,10 @@ def test_registry_listens_on_its_tls_port_only(host):
     """No debug listener: distribution's would serve /debug/pprof and /debug/vars without authentication."""
     assert host.socket("tcp://127.0.0.1:%s" % PORT).is_listening
     assert not host.socket("tcp://127.0.0.1:%s" % V["molecule_registry_former_debug_port"]).is_listening
-    pid = int(host.file(V["registry_pid_file"]).content_string.strip())
+    pids = [p.pid for p in _our_registry_processes(host)]  # the pid file names the supervisor
+    assert len(pids) == 1
     listening = [line.split()[3] for line in host.check_output("ss -H -ltnp").splitlines()
-                 if "pid=%d," % pid in line]
+                 if "pid=%d," % pids[0] in line]
     assert [address.rsplit(":", 1)[1] for address in listening] == [str(PORT)]
     config = host.file(os.path.join(V["registry_config_dir"], "config.yml")).content_string
     assert "debug:" not in config
