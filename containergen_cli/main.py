@@ -40,7 +40,7 @@ def _report(args, out):
 
 def parser():
     top = core.Parser(prog="containergen", description="Build, publish and report slim container images "
-                                  "from TCIB-style definitions (the containergen.images collection).")
+                      "from TCIB-style definitions (the containergen.images collection).")
     top.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = top.add_subparsers(dest="command", required=True)
     core.add_image_arguments(sub.add_parser("plan", help="validate the definitions and print the build plan"))

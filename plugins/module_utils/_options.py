@@ -120,8 +120,8 @@ def volume(value: t.Any) -> t.Optional[str]:
         return usage
     unknown = [o for o in (parts[2].split(",") if len(parts) == 3 else []) if o not in VOLUME_OPTIONS]
     if unknown:
-        return "unknown mount option %s (known: %s)" % (", ".join(repr(o) for o in unknown),
-                                                       ", ".join(sorted(VOLUME_OPTIONS)))
+        return "unknown mount option %s (known: %s)" % (
+            ", ".join(repr(o) for o in unknown), ", ".join(sorted(VOLUME_OPTIONS)))
     return None
 
 

@@ -402,8 +402,8 @@ def entries_of(registry, entries):
         else:
             others.add(repo.rsplit("/", 1)[0])
     if not mine:
-        raise PublishError("lock file has no entry in %s%s" % (prefix.rstrip("/"), " (its entries are in %s)"
-                                                                 % ", ".join(sorted(others)) if others else ""))
+        where = " (its entries are in %s)" % ", ".join(sorted(others)) if others else ""
+        raise PublishError("lock file has no entry in %s%s" % (prefix.rstrip("/"), where))
     return mine
 
 

@@ -360,11 +360,11 @@ def test_failure_during_the_third_push_moves_no_floating_tag(registry, built):
     done = publish(registry, images=names)
     assert done.get("failed") is not True, done
     assert sorted(done["pushed"]) == ["leaf-a", "leaf-b"]
-    assert {r["name"]: r["action"] for r in done["images"]} == {"base": "retagged", "mid": "retagged",
-                                                                 "leaf-a": "pushed", "leaf-b": "pushed"}
+    actions = {r["name"]: r["action"] for r in done["images"]}
+    assert actions == {"base": "retagged", "mid": "retagged", "leaf-a": "pushed", "leaf-b": "pushed"}
     for name in names:
-        assert remote_digest(registry, name, "latest") == remote_digest(registry, name,
-                                                                         "latest-%d" % (revisions[name] + 1))
+        newest = "latest-%d" % (revisions[name] + 1)
+        assert remote_digest(registry, name, "latest") == remote_digest(registry, name, newest)
     lock = read_lock(os.path.join(registry["work"], "images.lock.json"))
     assert lock[repo("base")].startswith("%s:latest-%d@" % (repo("base"), revisions["base"] + 1))
 

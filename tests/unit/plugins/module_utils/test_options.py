@@ -79,8 +79,8 @@ def test_volume_unknown_option_is_named():
 
 def test_regular_expression():
     assert _options.regular_expression("nova-.*") is None
-    assert _options.regular_expression("(") == ("is not a valid regular expression: missing ), unterminated "
-                                                 "subpattern at position 0")
+    assert _options.regular_expression("(") == (
+        "is not a valid regular expression: missing ), unterminated subpattern at position 0")
     assert _options.regular_expression("") == "must be an image name or a regular expression"
 
 
