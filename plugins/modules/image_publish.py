@@ -71,7 +71,9 @@ options:
     type: path
     default: /run/lock
   lock_file:
-    description: Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
+    description:
+      - Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
+      - Entries of other repositories already in the file are kept.
     type: path
 notes:
   - Requires podman (to read the local images) besides skopeo.
