@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by kolla_start (as rabbitmq) after kolla_set_configs, before the configured command runs.
 #
 # The Erlang cookie is per deployment, never in the image. Sources, first match wins: a cookie file
