@@ -134,6 +134,11 @@ def test_service_runs_as_only_child_of_init_with_its_config_and_stops_on_sigterm
     # the config still matches: kolla_set_configs --check (as kolla-ansible's config check runs it)
     assert sh(["podman", "exec", "--user", "nova", name, "sudo", "-E", "kolla_set_configs", "--check"],
               check=False).returncode == 0
+    # root's kolla_set_configs ignores the caller's environment: a $HOME/.jq redefining a builtin
+    # (here: keys, which the validation uses) would otherwise change what root copies
+    hijack = sh(["podman", "exec", "--user", "nova", "-e", "HOME=/tmp", name, "sh", "-c",
+                 "echo 'def keys: [\"x\"];' > /tmp/.jq && sudo -E kolla_set_configs --check"], check=False)
+    assert hijack.returncode == 0, hijack.stdout + hijack.stderr
     started = time.monotonic()
     sh(["podman", "stop", "-t", "10", name])
     elapsed = time.monotonic() - started
