@@ -222,6 +222,39 @@ def test_file_without_parent_directory_is_an_error(scratch):
         "kolla_set_configs: %s: files[0].path: parent directory of %s does not exist" % (scratch.config, path))
 
 
+def test_image_files_come_back_when_config_json_drops_them(scratch):
+    """kolla 23's /etc/kolla/defaults: the image's file is kept before it is overwritten, and put
+    back (or a file the config added is removed) once config.json no longer names it."""
+    image_file = scratch.dest("svc/svc.conf")
+    image_file.parent.mkdir(parents=True)
+    image_file.write_text("from the image")
+    scratch.write("svc.conf", "from the config")
+    scratch.write("extra.conf", "extra")
+    both = {"command": "svc", "config_files": [
+        {"source": str(scratch.src / "svc.conf"), "dest": str(image_file), "owner": "daemon", "perm": "0600"},
+        {"source": str(scratch.src / "extra.conf"), "dest": str(image_file.parent) + "/", "owner": "daemon",
+         "perm": "0600"}]}
+    scratch.configure(both)
+    assert scratch.run().returncode == 0
+    assert image_file.read_text() == "from the config"
+    assert (image_file.parent / "extra.conf").exists()
+    state = json.loads((scratch.root / "etc/kolla/defaults/state").read_text())
+    backup = str(scratch.root / "etc/kolla/defaults") + str(image_file)
+    assert state == {
+        str(image_file): {"source": str(image_file), "preserve_properties": True, "dest": backup},
+        str(image_file.parent / "extra.conf"): {"source": str(image_file.parent / "extra.conf"),
+                                                "preserve_properties": True, "dest": None}}
+    assert scratch.run().returncode == 0  # a second start: restore, then copy again
+    assert image_file.read_text() == "from the config"
+    scratch.configure({"command": "svc"})
+    proc = scratch.run("--check", strategy=None)
+    assert "tracks files no longer in config_files" in one_error(proc)
+    assert str(image_file) in proc.stderr
+    assert scratch.run().returncode == 0
+    assert image_file.read_text() == "from the image"
+    assert not (image_file.parent / "extra.conf").exists()
+
+
 def test_copy_once_keeps_the_first_config(scratch):
     source = scratch.write("svc.conf", "first")
     scratch.configure({"command": "svc --one", "config_files": [
