@@ -584,7 +584,7 @@ def test_real_keystone_rendering_differs_between_debian12_and_ubi8(real_images):
 @pytest.mark.parametrize("profile_name", ["debian13", "debian12"])
 def test_real_base_rendering_carries_the_kolla_contract(real_images, profile_name):
     plan = make_plan(real_images, load_profile(str(PROFILES_DIR), profile_name), include=["base"])
-    assert plan[0].packages == ["ca-certificates", "dumb-init", "sudo", "jq", "curl", "procps"]
+    assert plan[0].packages == ["ca-certificates", "dumb-init", "sudo", "jq", "procps", "curl"]
     # the value of tcib_managed (a YAML boolean) is left out: see test_boolean_label_and_env_values_render_like_tcib
     assert plan[0].steps[0][0] == "label"
     assert sorted(plan[0].steps[0][1]) == ["maintainer", "tcib_managed"]
@@ -594,7 +594,7 @@ def test_real_base_rendering_carries_the_kolla_contract(real_images, profile_nam
         ("env", "LANG=C.UTF-8"), ("env", "container=oci"),
         ("user", "root"),
         ("run", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                "--no-install-recommends ca-certificates dumb-init sudo jq curl procps"),
+                "--no-install-recommends ca-certificates dumb-init sudo jq procps curl"),
     ]
     assert [step for step in steps if step[0] == "copy"] == [
         ("copy", "files/users /tmp/kolla_users"), ("copy", "files/bin/ /usr/local/bin/"),
