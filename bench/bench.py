@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -143,11 +145,17 @@ def markdown(result):
     return "\n".join(lines)
 
 
+def profile_base_ref(profile: str) -> str:
+    """The base image of a distro profile (vars/profiles/PROFILE.yml, key base.image)."""
+    with open(os.path.join(REPO, "vars", "profiles", profile + ".yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["base"]["image"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--include", action="append", default=[], help="image name or regex (default: all)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--profile", default="debian12")
+    parser.add_argument("--profile", default="debian13")
     parser.add_argument("--namespace", default="localhost/cgbench")
     parser.add_argument("--keep-base", action="store_true", help="reuse the bootstrapped base image")
     parser.add_argument("--output", default=os.path.join(REPO, "bench", "results"))
@@ -159,8 +167,9 @@ def main():
     remove_namespace(args.namespace)
     bootstrap_seconds = None
     if not args.keep_base:
-        sh(["podman", "rmi", "--force", "localhost/containergen/debian12-rootfs:bookworm"])
-        sh(["docker", "rmi", "--force", "localhost/containergen/debian12-rootfs:bookworm"])
+        base_ref = profile_base_ref(args.profile)
+        sh(["podman", "rmi", "--force", base_ref])
+        sh(["docker", "rmi", "--force", base_ref])
     runs = {}
     for engine in engines:
         cold = run_build(args, os.path.join(work_root, engine, "cold"), "%s cold" % engine, engine, force=True)

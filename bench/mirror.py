@@ -488,7 +488,7 @@ def parse_args():
     parser.add_argument("--include", action="append", default=[],
                         help="image name or regex, with its ancestors (default: keystone, i.e. base, os, keystone)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--profile", default="debian12")
+    parser.add_argument("--profile", default="debian13")
     parser.add_argument("--port", type=int, default=3172, help="port of the benchmark's apt-cacher-ng (default 3172)")
     parser.add_argument("--origin-rate", action="append", default=[],
                         help="direct (default) or the origin link's rate, e.g. 2MB or 16Mbit; repeatable or "
