@@ -220,29 +220,12 @@ from ansible_collections.containergen.images.plugins.module_utils._command impor
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
 from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import build_images, plan_images
-from ansible_collections.containergen.images.plugins.module_utils._spec import (
-    definitions_argument_spec, engine_argument_spec,
-)
+from ansible_collections.containergen.images.plugins.module_utils._spec import build_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=definitions_argument_spec(**engine_argument_spec(
-            threads={"type": "int", "default": 2},
-            timeout={"type": "int", "default": 1800},
-            retries={"type": "int", "default": 1},
-            work_dir={"type": "path", "default": "/var/tmp/containergen"},
-            log_dir={"type": "path"},
-            summary_file={"type": "path"},
-            progress_file={"type": "path"},
-            force={"type": "bool", "default": False},
-            refresh_base={"type": "bool", "default": False},
-            build_env={"type": "dict", "default": {}, "no_log": True},
-            volumes={"type": "list", "elements": "str", "default": []},
-            isolation={"type": "str", "default": "chroot", "choices": ["chroot", "oci"]},
-            source_revision={"type": "str", "default": ""},
-            source_url={"type": "str", "default": ""},
-        )),
+        argument_spec=build_argument_spec(),
         supports_check_mode=True,
     )
     params = module.params

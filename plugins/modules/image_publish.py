@@ -160,22 +160,12 @@ from ansible_collections.containergen.images.plugins.module_utils._command impor
 from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
 from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
-from ansible_collections.containergen.images.plugins.module_utils._spec import (
-    engine_argument_spec, registry_argument_spec,
-)
+from ansible_collections.containergen.images.plugins.module_utils._spec import publish_argument_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=registry_argument_spec(**engine_argument_spec(
-            tag={"type": "str", "default": "latest"},
-            images={"type": "list", "elements": "str", "default": []},
-            local_namespace={"type": "str", "default": "localhost/containergen"},
-            local_prefix={"type": "str", "default": ""},
-            local_tag={"type": "str", "default": "latest"},
-            lock_dir={"type": "path", "default": "/run/lock"},
-            lock_file={"type": "path"},
-        )),
+        argument_spec=publish_argument_spec(),
         supports_check_mode=True,
     )
     if not module.params["tls_verify"]:
