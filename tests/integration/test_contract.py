@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -21,6 +22,8 @@ import uuid
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "unit" / "images"))
+import test_kolla_set_configs as host_tests  # noqa: E402  pylint: disable=wrong-import-position,import-error
 NAMESPACE = "localhost/cg-contract-it-%s" % uuid.uuid4().hex[:8]
 REF = NAMESPACE + "/base:latest"
 PREFIX = "cg-contract-it-"
@@ -304,3 +307,36 @@ def test_healthcheck_helpers_with_kollas_command_lines(image, host_listeners):
     assert check("healthcheck_socket", "python3", host_listeners["socket"]).returncode == 0
     assert check("healthcheck_socket", "python3", host_listeners["socket"] + ".other").returncode == 1
     assert check("healthcheck_socket", "sleep", host_listeners["socket"]).returncode == 1
+
+
+# ---- kolla_set_configs's host tests again, run inside the image (its dash, jq and coreutils) -------
+
+class ImageScratch(host_tests.Scratch):
+    """The host tests' scratch directory, with the script run by podman in the built base as root;
+    the directory is mounted at the same path, so paths and owners read the same on both sides."""
+
+    def __init__(self, root: pathlib.Path, image_ref: str):
+        super().__init__(root)
+        self.image = image_ref
+
+    def run(self, *args: str, strategy: str | None = "COPY_ALWAYS", env: dict | None = None):
+        environ = {"KOLLA_SET_CONFIGS_TEST_ROOT": str(self.root), "KOLLA_CONFIG_FILE": str(self.config)}
+        if strategy:
+            environ["KOLLA_CONFIG_STRATEGY"] = strategy
+        environ.update(env or {})
+        argv = ["podman", "run", "--rm", "--network", "none", "--user", "root", "-v", "%s:%s" % (self.root, self.root),
+                "--entrypoint", "/usr/local/bin/kolla_set_configs"]
+        for key, value in sorted(environ.items()):
+            argv += ["-e", "%s=%s" % (key, value)]
+        return subprocess.run(argv + [self.image] + list(args), capture_output=True, text=True, timeout=120,
+                              check=False)
+
+
+@pytest.fixture
+def scratch(image, tmp_path):
+    return ImageScratch(tmp_path, image)
+
+
+for _name in dir(host_tests):
+    if _name.startswith("test_"):
+        globals()["test_in_image_" + _name[len("test_"):]] = getattr(host_tests, _name)
