@@ -18,10 +18,12 @@ import hashlib
 import json
 import os
 import re
+import typing as t
 
+from ansible_collections.containergen.images.plugins.module_utils._contract import OCI_TITLE, RECIPE_LABEL
 from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError
+from ansible_collections.containergen.images.plugins.module_utils._engine import Engine, LocalStore
 
-RECIPE_LABEL = "containergen.bootstrap"
 DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -54,7 +56,7 @@ def recipe(profile):
 
 def base_changes(profile, digest):
     """--change arguments of the import: recipe label, title and BASE_CONFIG."""
-    changes = ["LABEL %s=%s" % (RECIPE_LABEL, digest), "LABEL org.opencontainers.image.title=%s-base" % profile["name"]]
+    changes = ["LABEL %s=%s" % (RECIPE_LABEL, digest), "LABEL %s=%s-base" % (OCI_TITLE, profile["name"])]
     changes += ["ENV %s" % item for item in BASE_CONFIG["env"]]
     changes.append("CMD %s" % json.dumps(BASE_CONFIG["cmd"]))
     return [word for change in changes for word in ("--change", change)]
@@ -90,29 +92,34 @@ def dnf_argv(settings, root):
     return argv + ["install"] + list(settings.get("include") or [])
 
 
-def ensure_base(run, engine, profile, work_dir, images=None, refresh=False, env=None):
+def ensure_base(run: t.Any, engine: Engine, profile: t.Dict[str, t.Any], work_dir: str,
+                images: t.Union[LocalStore, t.Mapping[str, t.Any], None] = None, refresh: bool = False,
+                env: t.Optional[t.Mapping[str, str]] = None) -> t.Tuple[str, str]:
     """Make sure the profile's base image exists locally. Returns (image_id, action) where action
     is 'present', 'bootstrapped', 'copied' (from the engine's donor store) or 'pulled'."""
     base = profile["base"]
     ref = base["image"]
-    images = images if images is not None else engine.list_images(run)
+    if images is None:
+        images = LocalStore.read(engine, run)
+    elif not isinstance(images, LocalStore):
+        images = LocalStore(images)
     current = images.get(ref)
     if base["method"] == "pull":
         if current and not refresh:
             return current["id"], "present"
         engine.pull(run, base.get("pull") or ref, ref)
-        return engine.list_images(run)[ref]["id"], "pulled"
+        return LocalStore.read(engine, run).ids()[ref], "pulled"
 
     settings = recipe(profile)
     digest = recipe_hash(dict(settings, image_config=BASE_CONFIG))
-    if current and current["labels"].get(RECIPE_LABEL) == digest and not refresh:
-        return current["id"], "present"
-    donor = getattr(engine, "donor", None)
-    if donor is not None and not refresh:
-        # The same recipe already bootstrapped in another engine's store (podman's, for docker).
-        theirs = donor.list_images(run).get(ref)
-        if theirs and theirs["labels"].get(RECIPE_LABEL) == digest:
-            return engine.adopt(run, donor, ref, work_dir), "copied"
+    present = images.labelled(ref, {RECIPE_LABEL: digest})
+    if present and not refresh:
+        return present, "present"
+    if not refresh:
+        # The same recipe already bootstrapped in another store of this host (podman's, for docker).
+        adopted = engine.adopt_base(run, ref, {RECIPE_LABEL: digest}, work_dir)
+        if adopted:
+            return adopted, "copied"
     tool = settings.get("tool", "mmdebstrap")
     os.makedirs(work_dir, exist_ok=True)
     tarball = os.path.join(work_dir, "%s-rootfs.tar" % profile["name"])

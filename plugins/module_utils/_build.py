@@ -20,26 +20,21 @@ in a journal of the builds in flight, which the next build reads to remove exact
 from __future__ import annotations
 
 import concurrent.futures
-import datetime
-import hashlib
 import json
 import os
 import re
-import shlex
 import threading
 import time
+import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancelled, CommandError, CommandTimeout,
 )
-from ansible_collections.containergen.images.plugins.module_utils._plan import LABEL_PREFIX, format_table
-
-FINGERPRINT_LABEL = LABEL_PREFIX + "fingerprint"
-MANIFEST_LABEL = LABEL_PREFIX + "manifest"
-MANIFEST_DIGEST_LABEL = LABEL_PREFIX + "manifest.sha256"
-
-CONFIG_VERBS = ("user", "workdir", "env", "entrypoint", "cmd", "expose", "volume", "stopsignal", "onbuild",
-                "shell", "label", "healthcheck")
+from ansible_collections.containergen.images.plugins.module_utils._contract import FINGERPRINT_LABEL
+from ansible_collections.containergen.images.plugins.module_utils._engine import (
+    REUSE, UP_TO_DATE, Engine, LocalStore,
+)
+from ansible_collections.containergen.images.plugins.module_utils._plan import format_table
 
 
 class Journal(object):
@@ -106,7 +101,7 @@ class Journal(object):
                     self.entries.setdefault(name, entry)
         return self.entries
 
-    def sweep(self, run, engine) -> list[str]:
+    def sweep(self, run: t.Any, engine: Engine) -> t.List[str]:
         """Remove what the builds in the journal left, then forget them. Returns what was removed.
 
         Only those: a container they named; a dangling (unnamed) image they recorded, or that was
@@ -153,131 +148,17 @@ class BuildOptions(object):
         self.journal = journal if journal is not None else Journal()
 
 
-def parse_manifest(text):
-    """dpkg-query / rpm -qa output ("name<TAB>version" lines) → {name: version}."""
-    manifest = {}
-    for line in text.splitlines():
-        if "\t" in line:
-            name, version = line.split("\t", 1)
-            manifest[name.strip()] = version.strip()
-    return dict(sorted(manifest.items()))
-
-
-def manifest_digest(manifest):
-    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def transfer_args(arg):
-    words = arg if isinstance(arg, list) else shlex.split(arg)
-    chown = None
-    for word in [w for w in words if w.startswith("--")]:
-        if word.startswith("--chown="):
-            chown = word.split("=", 1)[1]
-    words = [w for w in words if not w.startswith("--")]
-    return words[:-1], words[-1], chown
-
-
-def build_one(run, engine, planned, profile, definitions_dir, options):
-    """Build one planned image in a fresh working container; returns {image_id, manifest, timings}."""
-    timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "commit": 0.0}
-
-    def timed(kind, func, *args, **kwargs):
-        start = time.monotonic()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            timings[kind] += time.monotonic() - start
-
-    container = timed("from", engine.from_image, run, planned.from_ref, planned.name)
-    options.journal.add(planned.name, "containers", container)
-    try:
-        pending, build_args, shell = [], {}, None
-        sets_cmd = any(verb == "cmd" for verb, arg in planned.steps)
-        for verb, arg in planned.steps:
-            if verb in CONFIG_VERBS:
-                pending.append((verb, arg))
-                if verb == "entrypoint" and not sets_cmd:
-                    pending.append(("cmd", []))  # as in a Containerfile: ENTRYPOINT resets the inherited CMD
-                if verb == "shell":
-                    shell = arg if isinstance(arg, list) else shlex.split(arg)
-                continue
-            if pending:
-                timed("config", engine.configure, run, container, pending)
-                pending = []
-            if verb == "arg":
-                key, dummy, value = arg.partition("=")
-                build_args[key] = value
-            elif verb == "run":
-                env = dict(options.build_env)
-                env.update(build_args)
-                timed("run", engine.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
-            elif verb in ("add", "copy"):
-                sources, dest, chown = transfer_args(arg)
-                sources = planned.transfer_sources(arg, definitions_dir)  # only what the plan checked
-                timed("copy", engine.transfer, run, container, verb, sources, dest, chown)
-        # One exec for the profile's cleanup and the version manifest: cleanup output goes to the
-        # log (stderr), the manifest is what the step prints.
-        query = " ".join(shlex.quote(word) for word in profile["package_manager"]["manifest"])
-        cleanup = profile["package_manager"].get("cleanup")
-        script = "{ %s ; } >&2 && %s" % (cleanup, query) if cleanup else query
-        manifest = parse_manifest(timed("run", engine.capture, run, container, ["/bin/sh", "-c", script]))
-        labels = image_labels(planned, profile, manifest, options)
-        timed("config", engine.configure, run, container, pending + [("label", labels)])
-        image_id = timed("commit", engine.commit, run, container, planned.ref)
-        options.journal.drop(planned.name, "containers", container)  # commit --rm removed it
-        container = None
-        return {"image_id": image_id, "manifest": manifest, "timings": timings}
-    finally:
-        if container:
-            # Not bound by the image's deadline nor stopped by an interrupt: a timed-out or
-            # interrupted build must still be cleaned up.
-            engine.remove_container(run.child(deadline=None, log=run.log, cancel=False), container)
-            options.journal.drop(planned.name, "containers", container)
-
-
-def build(run, engine, planned, profile, definitions_dir, options):
-    """An engine that builds from a Containerfile (docker) has its own build_image; buildah builds
-    step by step in a working container (build_one)."""
-    own = getattr(engine, "build_image", None)
-    if own is not None:
-        return own(run, planned, profile, definitions_dir, options)
-    return build_one(run, engine, planned, profile, definitions_dir, options)
-
-
-def image_labels(planned, profile, manifest, options):
-    created = options.created or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    labels = {
-        FINGERPRINT_LABEL: planned.fingerprint,
-        MANIFEST_LABEL: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
-        MANIFEST_DIGEST_LABEL: manifest_digest(manifest),
-        LABEL_PREFIX + "image": planned.name,
-        LABEL_PREFIX + "parent": planned.parent or "",
-        LABEL_PREFIX + "profile": profile["name"],
-        "org.opencontainers.image.title": planned.name,
-        "org.opencontainers.image.created": created,
-        "org.opencontainers.image.vendor": "containergen.images",
-    }
-    # Only images on an external base name it: a parent's local reference depends on the namespace,
-    # which is not part of the content (an image is reused across namespaces by fingerprint). A
-    # child empties the label it would inherit (a Containerfile, hence docker, cannot remove one).
-    labels["org.opencontainers.image.base.name"] = planned.from_ref if planned.parent is None else ""
-    if options.source_revision:
-        labels["org.opencontainers.image.revision"] = options.source_revision
-    if options.source_url:
-        labels["org.opencontainers.image.source"] = options.source_url
-    if options.version:
-        labels["org.opencontainers.image.version"] = options.version
-    return labels
-
-
 def _is_transient(text, patterns):
     return any(re.search(p, text or "") for p in patterns)
 
 
-def build_plan(runner, engine, plan, profile, definitions, options, progress=None, existing=None):
+def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Mapping[str, t.Any],
+               definitions: t.Mapping[str, t.Any], options: BuildOptions,
+               progress: t.Optional[t.Callable[[str], None]] = None,
+               existing: t.Union[LocalStore, t.Mapping[str, t.Any], None] = None) -> t.List[t.Dict[str, t.Any]]:
     """Build every image of plan; returns a list of result dicts in plan order.
 
-    existing: the local images ({ref: info}) when the caller has just listed them.
+    existing: the local store (a LocalStore, or its listing {ref: info}) when the caller has just read it.
     runner.cancel (a _command.Cancel), once set, interrupts the build: images not finished are
     reported "interrupted".
     """
@@ -287,12 +168,10 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
     journal = options.journal
     os.makedirs(options.log_dir, exist_ok=True)
     progress = progress or (lambda line: None)
-    existing = engine.list_images(runner) if existing is None else existing
-    by_fingerprint = {}
-    for ref, info in existing.items():
-        fp = info["labels"].get(FINGERPRINT_LABEL)
-        if fp:
-            by_fingerprint.setdefault(fp, info["id"])
+    if existing is None:
+        existing = LocalStore.read(engine, runner)
+    elif not isinstance(existing, LocalStore):
+        existing = LocalStore(existing)
     children = {}
     for item in plan:
         children.setdefault(item.parent, []).append(item)
@@ -316,24 +195,25 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
                   "status": "", "seconds": 0.0, "attempts": 0, "error": "", "image_id": "",
                   "log": os.path.join(options.log_dir, item.name + ".log"), "timings": {}}
         current = existing.get(item.ref)
+        decision, image_id = existing.decide(item.ref, item.fingerprint, force=options.force)
         if interrupted():
             result.update(status="interrupted", error=cancel.reason, log="")
-        elif not options.force and current and current["labels"].get(FINGERPRINT_LABEL) == item.fingerprint:
-            result.update(status="skipped", image_id=current["id"])
-        elif not options.force and item.fingerprint in by_fingerprint:
+        elif decision == UP_TO_DATE:
+            result.update(status="skipped", image_id=image_id)
+        elif decision == REUSE:
             try:
-                engine.tag(runner, by_fingerprint[item.fingerprint], item.ref)
-                result.update(status="tagged", image_id=by_fingerprint[item.fingerprint])
+                engine.tag(runner, image_id, item.ref)
+                result.update(status="tagged", image_id=image_id)
             except Cancelled as exc:
                 result.update(status="interrupted", error=str(exc), log="")
-        else:
+        else:  # BUILD
             journal.begin(item, current["id"] if current else "")
             with open(result["log"], "wb") as log:
                 while True:
                     result["attempts"] += 1
                     run = runner.child(deadline=start + options.timeout if options.timeout else None, log=log)
                     try:
-                        built = build(run, engine, item, profile, definitions[item.name].directory, options)
+                        built = engine.build_image(run, item, profile, definitions[item.name].directory, options)
                         result.update(status="built", image_id=built["image_id"], timings=built["timings"],
                                       packages=len(built["manifest"]))
                         break
@@ -389,7 +269,7 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
                     for child in children.get(item.name, []):
                         futures[pool.submit(work, child)] = child
     changed = any(r["status"] in ("built", "tagged") for r in results.values())
-    sizes = engine.list_images(quiet) if changed else existing
+    sizes = LocalStore.read(engine, quiet) if changed else existing
     if changed:
         _remove_replaced(quiet, engine, plan, results, existing, sizes)
     if interrupted():
@@ -405,11 +285,12 @@ def build_plan(runner, engine, plan, profile, definitions, options, progress=Non
     return ordered
 
 
-def _remove_replaced(runner, engine, plan, results, before, after):
+def _remove_replaced(runner: t.Any, engine: Engine, plan: t.List[t.Any], results: t.Dict[str, t.Dict[str, t.Any]],
+                     before: LocalStore, after: LocalStore) -> None:
     """Remove the images this run replaced at their references once nothing names them any more
     (rebuilding must not leave untagged images behind). Leaves go first: a parent cannot go while a
     child holds it; the engines refuse to remove an image a container or another image still uses."""
-    named = {info["id"] for info in after.values()}
+    named = set(after.ids().values())
     for item in reversed(plan):
         old = before.get(item.ref)
         result = results[item.name]

@@ -8,6 +8,9 @@
 
 """The buildah engine: native from/run/config/commit, one new layer per image on its parent.
 
+A StepEngine (see _engine): the step loop is the base class's build_image; this module gives its
+primitives and formats the step forms of _contract as buildah flags.
+
 Every method takes a Runner (see _command) so that unit tests can assert the exact argv.
 Image inspection uses podman, which reads the same containers/storage.
 """
@@ -16,12 +19,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import time
+import typing as t
 import uuid
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, kill_leftover_groups
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
+    Healthcheck, exec_words, parse_healthcheck,
+)
+from ansible_collections.containergen.images.plugins.module_utils._engine import StepEngine
 
 # Steps that only change the image configuration, mapped to their `buildah config` flag.
 CONFIG_FLAGS = {
@@ -31,15 +38,20 @@ CONFIG_FLAGS = {
 }
 
 
-class BuildahEngine(object):
+class BuildahEngine(StepEngine):
     name = "buildah"
     transport = "containers-storage:"
 
-    def __init__(self, buildah="buildah", podman="podman", isolation="chroot", network="host"):
+    def __init__(self, buildah: str = "buildah", podman: str = "podman", isolation: str = "chroot",
+                 network: str = "host") -> None:
         self.buildah = buildah
         self.podman = podman
         self.isolation = isolation
         self.network = network
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any], donor: t.Optional[StepEngine] = None) -> "BuildahEngine":
+        return cls(isolation=params.get("isolation") or "chroot")
 
     # ---- inspection -------------------------------------------------------------------------
     def list_images(self, run, attempts=6):
@@ -71,10 +83,6 @@ class BuildahEngine(object):
         return [{"id": item.get("Id") or "", "labels": item.get("Labels") or {}, "created": int(item.get("Created") or 0)}
                 for item in items or [] if item.get("Id")]
 
-    def image_layers(self, run, ref):
-        out = run([self.podman, "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref])[1]
-        return json.loads(out or "[]")
-
     def tag(self, run, image_id, ref):
         run([self.buildah, "tag", image_id, ref])
 
@@ -92,6 +100,9 @@ class BuildahEngine(object):
         if source != ref:
             run([self.podman, "tag", source, ref])
 
+    def export_archive(self, run, ref, path):
+        run([self.podman, "save", "--quiet", "--format", "docker-archive", "-o", path, ref])
+
     # ---- building ---------------------------------------------------------------------------
     def from_image(self, run, from_ref, name):
         """Create the working container; its name is unique so that parallel builds never clash."""
@@ -99,7 +110,7 @@ class BuildahEngine(object):
         run([self.buildah, "from", "--pull=never", "--quiet", "--name", container, from_ref])
         return container
 
-    def run_step(self, run, container, command, user=None, shell=None, env=None, volumes=None):
+    def run_step(self, run, container, command, shell=None, env=None, volumes=None):
         """One RUN: a string goes through the shell (/bin/sh -c unless SHELL was set); a list is argv.
         Volumes are bind mounts for this step only: nothing of them lands in the image."""
         argv = [self.buildah, "run", "--isolation", self.isolation, "--network", self.network]
@@ -107,8 +118,6 @@ class BuildahEngine(object):
             argv += ["--env", "%s=%s" % (key, value)]
         for volume in volumes or []:
             argv += ["--volume", volume]
-        if user:
-            argv += ["--user", user]
         argv += [container, "--"]
         if isinstance(command, list):
             argv += command
@@ -122,7 +131,8 @@ class BuildahEngine(object):
                     container, "--"] + list(argv))[1]
 
     def configure(self, run, container, options):
-        """Apply a batch of config steps [(verb, argument)] in one `buildah config` call."""
+        """Apply a batch of config steps [(verb, form)] in one `buildah config` call (a plain
+        argument is taken as well: its form is parsed here)."""
         argv = [self.buildah, "config"]
         for verb, arg in options:
             if verb == "label":
@@ -131,7 +141,7 @@ class BuildahEngine(object):
             elif verb == "healthcheck":
                 argv += healthcheck_flags(arg)
             elif verb in ("entrypoint", "cmd"):
-                argv += [CONFIG_FLAGS[verb], json.dumps(arg if isinstance(arg, list) else shlex.split(arg))]
+                argv += [CONFIG_FLAGS[verb], json.dumps(exec_words(arg))]
             elif verb == "shell":
                 argv += [CONFIG_FLAGS[verb], arg if isinstance(arg, str) else " ".join(arg)]
             else:
@@ -166,33 +176,19 @@ class BuildahEngine(object):
         return [name for name in out.split() if name.startswith(prefix)]
 
 
-HEALTHCHECK_RE = re.compile(r"^\s*((?:--[a-z-]+=\S+\s+)*)(?:(CMD|NONE)\b)?\s*(.*)$", re.I | re.S)
 _HEALTHCHECK_OPTIONS = {"--interval": "--healthcheck-interval", "--timeout": "--healthcheck-timeout",
                         "--start-period": "--healthcheck-start-period", "--retries": "--healthcheck-retries"}
 
 
-def healthcheck_flags(spec):
-    """Translate a Containerfile HEALTHCHECK argument to buildah flags, with Containerfile semantics:
-    `CMD ["exe", "arg"]` runs exe directly, `CMD any shell text` runs through the shell (CMD-SHELL)."""
-    if isinstance(spec, list):  # already words: exec form
-        words = spec[1:] if spec and spec[0].upper() == "CMD" else spec
-        return ["--healthcheck", "NONE"] if words == ["NONE"] else \
-            ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)]
-    match = HEALTHCHECK_RE.match(spec)
-    # Without CMD (seen in the wild), the text is taken as a shell command.
-    options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
-    if not command and kind == "CMD":
-        raise ValueError("HEALTHCHECK needs a command: %r" % (spec,))
-    flags = []
-    for option in options:
-        key, dummy, value = option.partition("=")
-        if key not in _HEALTHCHECK_OPTIONS:
-            raise ValueError("unknown HEALTHCHECK option %s" % key)
-        flags += [_HEALTHCHECK_OPTIONS[key], value]
-    if kind == "NONE":
+def healthcheck_flags(spec: t.Any) -> t.List[str]:
+    """A HEALTHCHECK (its _contract.Healthcheck form, or the argument) as buildah flags, with
+    Containerfile semantics: an exec form runs the command directly, a shell form (CMD-SHELL) runs
+    it through the shell."""
+    form = spec if isinstance(spec, Healthcheck) else parse_healthcheck(spec)
+    if form.kind == "NONE":
         return ["--healthcheck", "NONE"]
-    if command.startswith("["):
-        words = json.loads(command)
-        return ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in words)] + flags
+    flags = [flag for key, value in form.options for flag in (_HEALTHCHECK_OPTIONS[key], value)]
+    if form.kind == "EXEC":
+        return ["--healthcheck", "CMD " + " ".join(shlex.quote(w) for w in form.command)] + flags
     # buildah splits the value into words like a shell: quote the command to keep it one string.
-    return ["--healthcheck", "CMD-SHELL " + shlex.quote(command)] + flags
+    return ["--healthcheck", "CMD-SHELL " + shlex.quote(form.command)] + flags

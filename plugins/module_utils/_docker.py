@@ -38,15 +38,17 @@ import tempfile
 import threading
 import time
 import traceback
+import typing as t
 import uuid
 
-from ansible_collections.containergen.images.plugins.module_utils._buildah import HEALTHCHECK_RE, healthcheck_flags
-from ansible_collections.containergen.images.plugins.module_utils._build import (
-    CONFIG_VERBS, image_labels, parse_manifest, transfer_args,
-)
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancelled, CommandError, CommandTimeout,
 )
+from ansible_collections.containergen.images.plugins.module_utils._containerfile import (
+    label_containerfile, render_containerfile,
+)
+from ansible_collections.containergen.images.plugins.module_utils._contract import image_labels, parse_manifest
+from ansible_collections.containergen.images.plugins.module_utils._engine import Engine, LocalStore
 
 try:
     import docker
@@ -58,11 +60,7 @@ except ImportError:  # reported when the engine is created
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-# Build arguments Docker knows without an ARG line and keeps out of the image history.
-PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-                   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 CONTAINERFILE = "Containerfile"
-HEALTHCHECK_DEFAULTS = (("--interval", "30s"), ("--timeout", "30s"), ("--retries", "3"))
 _STEP_ID_RE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$", re.M)
 
 
@@ -72,133 +70,6 @@ class EngineError(CommandError):
     def __init__(self, message, argv=("docker",)):
         CommandError.__init__(self, list(argv), 1, message)
         self.args = (message,)
-
-
-def _line(verb, arg, image):
-    """One Containerfile instruction; values must stay on one line (exec forms are JSON)."""
-    if verb in ("entrypoint", "cmd", "shell"):
-        text = json.dumps(arg if isinstance(arg, list) else shlex.split(arg))
-    elif verb == "volume":
-        text = json.dumps([arg])
-    elif verb in ("env", "arg"):
-        key, dummy, value = arg.partition("=")
-        text = '%s="%s"' % (key, value.replace("\\", "\\\\").replace('"', '\\"'))
-    elif verb == "healthcheck":
-        text = healthcheck_instruction(arg)
-    else:
-        text = str(arg)
-    if "\n" in text or "\r" in text:
-        raise ValueError("%s: %s value spans lines, which a Containerfile cannot hold: %r" % (image, verb, arg))
-    return "%s %s" % (verb.upper(), text)
-
-
-def healthcheck_instruction(spec):
-    """HEALTHCHECK's argument, checked as the buildah engine checks it (same options, same forms)."""
-    healthcheck_flags(spec)  # raises ValueError on unknown options or a missing command
-    if isinstance(spec, list):
-        spec = "CMD " + json.dumps(spec[1:] if spec and spec[0].upper() == "CMD" else spec)
-        if spec == 'CMD ["NONE"]':
-            return "NONE"
-    match = HEALTHCHECK_RE.match(spec)
-    options, kind, command = match.group(1).split(), (match.group(2) or "CMD").upper(), match.group(3).strip()
-    if kind == "NONE":
-        return "NONE"
-    # buildah records the default interval, timeout and retries; say them so both configs are equal
-    given = {option.partition("=")[0] for option in options}
-    options += ["%s=%s" % (key, value) for key, value in HEALTHCHECK_DEFAULTS if key not in given]
-    return " ".join(options + ["CMD", command])
-
-
-def render_containerfile(planned, profile, definitions_dir, marker, build_args=()):
-    """The Containerfile of build 1, its build context files and the labels its steps set.
-
-    Returns (text, files, labels): files maps a path in the context to a path on disk.
-    """
-    steps = planned.steps
-    work = [i for i, (verb, arg) in enumerate(steps) if verb in ("run", "add", "copy")]
-    last_work = work[-1] if work else -1
-    lines = ["FROM %s" % planned.from_ref]
-    lines += ["ARG %s" % key for key in sorted(build_args) if key not in PREDEFINED_ARGS]
-    files, labels, group = {}, {}, []
-    state = {"shell": ["/bin/sh", "-c"], "user": None}
-
-    def flush():
-        if group:
-            script = group[0] if len(group) == 1 else " &&\n".join("(\n%s\n)" % s for s in group)
-            lines.append("RUN " + json.dumps(state["shell"] + [script]))
-            del group[:]
-
-    query = " ".join(shlex.quote(word) for word in profile["package_manager"]["manifest"])
-    cleanup = profile["package_manager"].get("cleanup")
-    # printf joins the marker only in the output: the step header echoes the command, not the marker.
-    head, tail = marker.split("-", 1)
-    finish = "printf '%%s-%%s\\n' %s %s && %s && printf '%%s-%%s\\n' %s %s-end" % (head, tail, query, head, tail)
-    if cleanup:
-        finish = "{ %s\n} >&2 && %s" % (cleanup, finish)
-
-    def manifest_step():
-        if state["user"] in ("root", "0"):
-            group.append(finish)
-            flush()
-        else:  # the cleanup needs root whatever USER the definition set
-            flush()
-            lines.append("USER root")
-            lines.append("RUN " + json.dumps(["/bin/sh", "-c", finish]))
-            if state["user"]:
-                lines.append("USER %s" % state["user"])
-
-    if last_work < 0:
-        manifest_step()
-    for index, (verb, arg) in enumerate(steps):
-        if verb == "label":
-            for key, value in arg.items():
-                labels[key] = "" if value is None else str(value)
-                try:
-                    _quote(key + labels[key])
-                except ValueError:
-                    raise ValueError("%s: label %s spans lines, which a Containerfile cannot hold" % (planned.name, key))
-        elif verb == "run":
-            group.append(arg if isinstance(arg, str) else " ".join(shlex.quote(w) for w in arg))
-        elif verb in ("add", "copy"):
-            flush()
-            sources, dest, chown = transfer_args(arg)
-            context = []
-            # only the paths the plan resolved and checked (named as the definition names them)
-            for source, path in zip(sources, planned.transfer_sources(arg, definitions_dir)):
-                name = "files/%d/%s" % (len(files), os.path.basename(os.path.normpath(source)))
-                files[name] = path
-                context.append(name)
-            lines.append("%s %s%s" % (verb.upper(), "--chown=%s " % chown if chown else "",
-                                      json.dumps(context + [dest])))
-        elif verb in CONFIG_VERBS:
-            flush()
-            lines.append(_line(verb, arg, planned.name))
-            if verb == "shell":
-                state["shell"] = arg if isinstance(arg, list) else shlex.split(arg)
-            elif verb == "user":
-                state["user"] = arg
-        elif verb == "arg":
-            flush()
-            lines.append(_line(verb, arg, planned.name))
-        else:
-            raise ValueError("%s: step %r is not supported by the docker engine" % (planned.name, verb))
-        if index == last_work:
-            manifest_step()
-    flush()
-    return "\n".join(lines) + "\n", files, labels
-
-
-def _quote(text):
-    """A double-quoted Containerfile word: no variable expansion, escapes kept literal."""
-    if "\n" in text or "\r" in text:
-        raise ValueError("label text spans lines, which a Containerfile cannot hold: %r" % text[:80])
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-
-
-def label_containerfile(image_id, labels):
-    """Build 2: the labels on the image of build 1, in one instruction (one configuration-only step)."""
-    pairs = " ".join("%s=%s" % (_quote(key), _quote(str(value))) for key, value in sorted(labels.items()))
-    return "FROM %s\nLABEL %s\n" % (image_id, pairs)
 
 
 def _context(containerfile, files=None):
@@ -244,11 +115,18 @@ if HAS_DOCKER:
                     pass
 
 
-class DockerEngine(object):
+class DockerEngine(Engine):
     name = "docker"
     transport = "docker-daemon:"
+    donor_engine = "buildah"  # podman's store: a base bootstrapped for buildah is copied, not made again
 
-    def __init__(self, base_url=None, network="host", squash="auto", client=None, donor=None, connect=None):
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any], donor: t.Optional[Engine] = None) -> "DockerEngine":
+        return cls(base_url=params.get("docker_host"), donor=donor)
+
+    def __init__(self, base_url: t.Optional[str] = None, network: str = "host", squash: t.Any = "auto",
+                 client: t.Any = None, donor: t.Optional[Engine] = None,
+                 connect: t.Optional[t.Callable[[], t.Any]] = None) -> None:
         """squash: True, False or "auto" (when the daemon runs with experimental features).
         donor: an engine whose store may already hold the bootstrapped base (podman's).
         client, connect: the SDK client, and a callable giving a fresh one per build (test seams)."""
@@ -332,14 +210,17 @@ class DockerEngine(object):
         if source != ref:
             self.tag(run, source, ref)
 
-    def adopt(self, run, donor, ref, work_dir):
-        """Copy ref from another engine's store (podman save | docker load, through a file)."""
+    def adopt_base(self, run, ref, labels, work_dir):
+        """Copy ref from the donor engine's store when it holds it with these labels (podman save |
+        docker load, through a file). Returns the image ID, or None."""
+        if self.donor is None or LocalStore.read(self.donor, run).labelled(ref, labels) is None:
+            return None
         os.makedirs(work_dir, exist_ok=True)
         handle, archive = tempfile.mkstemp(prefix="base-", suffix=".tar", dir=work_dir)
         os.close(handle)
         try:
             os.unlink(archive)  # podman save refuses to overwrite
-            run([donor.podman, "save", "--quiet", "--format", "docker-archive", "-o", archive, ref])
+            self.donor.export_archive(run, ref, archive)
             with open(archive, "rb") as data:
                 self.api("load", "load_image", data)
         finally:

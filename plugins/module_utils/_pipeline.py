@@ -18,16 +18,15 @@ import time
 from ansible_collections.containergen.images.plugins.module_utils import (
     _bootstrap, _build, _options, _plan, _publish,
 )
-from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, Runner, interruptible,
 )
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
-from ansible_collections.containergen.images.plugins.module_utils._docker import DockerEngine
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     apply_extra_config, load_definitions, load_profile,
 )
-from ansible_collections.containergen.images.plugins.module_utils._spec import ENGINES
+from ansible_collections.containergen.images.plugins.module_utils._engine import UP_TO_DATE, LocalStore
+from ansible_collections.containergen.images.plugins.module_utils._engines import make_engine  # noqa: F401
 
 # Options shared by plan and build, with their defaults (the modules' argument specs use these).
 COMMON_DEFAULTS = {
@@ -45,17 +44,6 @@ COMMON_DEFAULTS = {
     "base_image": None,
     "extra_roots": [],
 }
-
-
-def make_engine(params):
-    """The engine params name: buildah (default) or docker (through the Docker SDK)."""
-    name = params.get("engine") or "buildah"
-    if name == "buildah":
-        return BuildahEngine(isolation=params.get("isolation") or "chroot")
-    if name == "docker":
-        # podman's store is the donor: a base bootstrapped for buildah is copied, not made again.
-        return DockerEngine(base_url=params.get("docker_host"), donor=BuildahEngine())
-    raise ValueError("engine %r: must be one of %s" % (name, ", ".join(ENGINES)))
 
 
 def collection_path(*parts):
@@ -97,15 +85,13 @@ def plan_images(params, runner=None, engine=None):
     status, base_ids = {}, {}
     if runner is not None:
         engine = engine or make_engine(params)
-        images = engine.list_images(runner)
-        base_ids = {ref: info["id"] for ref, info in images.items()}
-        plan = make_plan(p, definitions, profile, base_ids)
+        store = LocalStore.read(engine, runner)
+        plan = make_plan(p, definitions, profile, store.ids())
         for item in plan:
-            current = images.get(item.ref)
-            if current and current["labels"].get(_build.FINGERPRINT_LABEL) == item.fingerprint:
-                status[item.name] = "up to date"
-            else:
-                status[item.name] = "build" if profile["base"]["image"] in images or item.parent else "build (new base)"
+            if store.decide(item.ref, item.fingerprint)[0] == UP_TO_DATE:
+                status[item.name] = UP_TO_DATE
+            else:  # reused by fingerprint counts as a build: the reference changes
+                status[item.name] = "build" if profile["base"]["image"] in store or item.parent else "build (new base)"
     else:
         plan = make_plan(p, definitions, profile, base_ids)
     return {
@@ -150,8 +136,7 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
                 if cancel.wait(0.5):
                     raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
         for container in engine.leftover_containers(quiet):
-            if hasattr(engine, "stop_leftover"):
-                engine.stop_leftover(container)
+            engine.stop_leftover(container)
             engine.remove_container(quiet, container)
         journal.sweep(quiet, engine)
         return _build_locked(params, p, definitions, profile, runner, engine, progress, journal)
@@ -162,7 +147,7 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
     quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
     work_dir = params.get("work_dir") or "/var/tmp/containergen"
     log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
-    images = engine.list_images(quiet)
+    images = LocalStore.read(engine, quiet)
     base_start = time.monotonic()
     try:
         base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
@@ -172,8 +157,8 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
         base_id, base_action = "", "interrupted"
     base_seconds = round(time.monotonic() - base_start, 2)
     if base_action != "present":
-        images = engine.list_images(quiet)
-    base_ids = {ref: info["id"] for ref, info in images.items()}
+        images = LocalStore.read(engine, quiet)
+    base_ids = images.ids()
     base_ids[profile["base"]["image"]] = base_id
     plan = make_plan(p, definitions, profile, base_ids)
     options = _build.BuildOptions(
@@ -189,7 +174,7 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
     summary = _build.summarize(results, time.monotonic() - start, interrupted=interrupted)
     if interrupted:
         summary["interrupted_by"] = cancel.reason
-    base_size = (images.get(profile["base"]["image"]) or {}).get("size", 0)
+    base_size = images.size(profile["base"]["image"])
     summary.update(engine=engine.name, profile=profile["name"],
                    base={"ref": profile["base"]["image"], "id": base_id, "action": base_action, "size": base_size,
                          "seconds": base_seconds})
@@ -218,15 +203,12 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     _options.validate(params, _options.PUBLISH_PARAMS)
     runner = runner or Runner()
     engine = engine or make_engine(params)
-    local = engine.list_images(runner)
+    local = LocalStore.read(engine, runner)
     local_namespace = (params.get("local_namespace") or "localhost/containergen").rstrip("/")
     local_prefix, local_tag = params.get("local_prefix") or "", params.get("local_tag") or "latest"
     wanted = list(params.get("images") or [])
     if not wanted:
-        pattern = "%s/%s" % (local_namespace, local_prefix)
-        wanted = sorted(info["labels"].get("containergen.image") for ref, info in local.items()
-                        if ref.startswith(pattern) and ref.endswith(":" + local_tag)
-                        and info["labels"].get("containergen.image"))
+        wanted = local.image_names(local_namespace, local_prefix, local_tag)
     if not wanted:
         raise _publish.PublishError("no containergen image under %s/%s*:%s to publish"
                                     % (local_namespace, local_prefix, local_tag))
@@ -244,7 +226,7 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     with _publish.PublishLock(params.get("lock_dir") or "/run/lock", params["registry"]):
         for name in wanted:
             try:
-                results.append(_publish.publish_image(registry, name, sources[name], local[sources[name]]["labels"],
+                results.append(_publish.publish_image(registry, name, sources[name], local.get(sources[name])["labels"],
                                                       tag, check_mode=check_mode, move_floating=False))
             except (CommandError, _publish.PublishError) as exc:
                 raise _publish.PublishError(

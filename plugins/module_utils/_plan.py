@@ -21,7 +21,10 @@ import shlex
 import stat
 import typing as t
 
-from ansible_collections.containergen.images.plugins.module_utils import _validate
+from ansible_collections.containergen.images.plugins.module_utils import _contract, _validate
+from ansible_collections.containergen.images.plugins.module_utils._contract import (  # noqa: F401 (re-exported)
+    LABEL_PREFIX, transfer_words,
+)
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     TCIB_KEYS, DefinitionError, is_inside, resolve_packages,
 )
@@ -35,7 +38,6 @@ except ImportError:  # pragma: no cover - reported by the module
 # Bumped whenever what a build writes into an image changes (steps, labels), so that images built
 # by an older version are not reused as they are.
 FINGERPRINT_VERSION = 4
-LABEL_PREFIX = "containergen."
 
 # TripleO's role defaults for every tcib_* key, so that templates referring to unset keys render.
 _EMPTY = {"str": "", "list[str]": [], "dict[str, scalar]": {}, "actions": [], "packages": []}
@@ -57,6 +59,14 @@ class PlannedImage(object):
         # {transfer argument: resolved source paths}, as the plan checked them; None for an image
         # made by hand (tests), whose sources are then checked against its directory when built.
         self.sources = sources
+        self._forms: t.Optional[t.List[t.Tuple[str, t.Any, t.Any]]] = None
+
+    def step_forms(self) -> t.List[t.Tuple[str, t.Any, t.Any]]:
+        """[(verb, argument, form)]: each step with the normalized form engines format (see
+        _contract.step_form), parsed once. ValueError for a step that breaks its grammar."""
+        if self._forms is None:
+            self._forms = [(verb, arg, _contract.step_form(verb, arg)) for verb, arg in self.steps]
+        return self._forms
 
     def transfer_sources(self, arg: t.Any, directory: str) -> t.List[str]:
         """The host paths an ADD/COPY step reads: exactly those the plan resolved and checked.
@@ -209,32 +219,6 @@ def _arg_key(arg: t.Any) -> str:
 
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_TRANSFER_OPTION_RE = re.compile(r"--chown=(.*)\Z", re.S)
-
-
-def transfer_words(arg: t.Any, name: str = "ADD/COPY") -> t.Tuple[t.List[str], t.Optional[str], t.List[str]]:
-    """ADD/COPY argument -> (sources + destination, --chown value, problems). Only --chown is an
-    option (the engines apply no other); sources and destination need at least two words."""
-    problems = []
-    try:
-        words = arg if isinstance(arg, list) else shlex.split(arg)
-    except ValueError as exc:
-        return [], None, ["cannot split into words: %s" % exc]
-    chown, plain = None, []
-    for word in words:
-        if word.startswith("--"):
-            found = _TRANSFER_OPTION_RE.match(word)
-            if not found:
-                problems.append("option %r is not supported (only --chown=USER[:GROUP])" % word)
-            elif _validate.user_spec(found.group(1)):
-                problems.append("--chown: %s" % _validate.user_spec(found.group(1)))
-            else:
-                chown = found.group(1)
-        else:
-            plain.append(word)
-    if len(plain) < 2 and not problems:
-        problems.append("%s needs at least one source and a destination" % name)
-    return plain, chown, problems
 
 
 def resolve_source(directory: str, source: str, roots: t.List[str],
@@ -304,45 +288,12 @@ def check_template_vars(template_vars):
         raise DefinitionError(problems)
 
 
-_DURATION_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|ms|s|m|h))+\Z")
-_HEALTHCHECK_FORM_RE = re.compile(r"\s*((?:--[a-z-]+=\S*\s+)*)(CMD-SHELL|CMD|NONE)(?:\s+(.*))?\Z", re.S | re.I)
-_HEALTHCHECK_FORM = ("must be [--interval=DURATION --timeout=DURATION --start-period=DURATION --retries=N] "
-                     "CMD COMMAND, CMD-SHELL COMMAND or NONE")
-
-
 def _healthcheck(arg: t.Any) -> t.Tuple[t.Any, t.Optional[str]]:
-    """HEALTHCHECK: checked, and CMD-SHELL written as CMD with a shell command (the same thing in a
-    Containerfile), the form both engines take. Returns (argument, problem)."""
-    if isinstance(arg, list):
-        if not arg or not all(isinstance(word, str) and word for word in arg):
-            return arg, _HEALTHCHECK_FORM
-        return arg, None
-    found = _HEALTHCHECK_FORM_RE.match(arg)
-    if not found:
-        return arg, _HEALTHCHECK_FORM
-    options, kind, command = found.group(1), found.group(2).upper(), (found.group(3) or "").strip()
-    for option in options.split():
-        name, dummy, given = option.partition("=")
-        if name in ("--interval", "--timeout", "--start-period"):
-            if not _DURATION_RE.match(given):
-                return arg, "option %s: must be a duration such as 30s" % name
-        elif name == "--retries":
-            if not given.isdigit() or int(given) < 1:
-                return arg, "option --retries: must be a whole number from 1 up"
-        else:
-            return arg, "unknown option %s (%s)" % (name, _HEALTHCHECK_FORM)
-    if kind == "NONE":
-        return ("NONE", None) if not command and not options.strip() else (arg, "NONE takes no options or command")
-    if not command:
-        return arg, "%s needs a command" % kind
-    if command.startswith("["):
-        try:
-            words = json.loads(command)
-        except ValueError:
-            words = None
-        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
-            return arg, "CMD [...] must be a JSON list of words"
-    return "%sCMD %s" % (options, command), None
+    """HEALTHCHECK, checked and written in the form both engines take. Returns (argument, problem)."""
+    try:
+        return _contract.healthcheck_step(arg), None
+    except ValueError as exc:
+        return arg, str(exc)
 
 
 def _words_problem(words: t.Any) -> t.Optional[str]:

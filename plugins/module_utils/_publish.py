@@ -25,7 +25,7 @@ import os
 import re
 import tempfile
 
-from ansible_collections.containergen.images.plugins.module_utils._build import (
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
 )
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError

@@ -180,7 +180,7 @@ CASES = [
     ("healthcheck-empty-cmd", base({"tcib_healthcheck": "CMD"}),
      ("base/base.yaml", "base", "tcib_healthcheck", "needs a command")),
     ("healthcheck-bad-option", base({"tcib_healthcheck": "--every=5s CMD true"}),
-     ("base/base.yaml", "base", "tcib_healthcheck", "unknown option")),
+     ("base/base.yaml", "base", "tcib_healthcheck", "unknown HEALTHCHECK option")),
     ("healthcheck-bad-duration", base({"tcib_healthcheck": "--interval=soon CMD true"}),
      ("base/base.yaml", "base", "tcib_healthcheck", "duration")),
     ("entrypoint-empty", base({"tcib_entrypoint": "   "}),
@@ -419,17 +419,17 @@ def test_redhat_family_grammar_in_the_plan(tmp_path):
 
 
 def test_both_engines_copy_exactly_the_planned_paths(tmp_path):
-    from ansible_collections.containergen.images.plugins.module_utils import _build, _docker
+    from ansible_collections.containergen.images.plugins.module_utils import _build, _containerfile
 
     make_tree(tmp_path, {"base/base.yaml": {"tcib_copies": ["--chown=1:1 motd /etc/motd"]},
                          "base/files/real-motd": "hi\n", "base/motd": LINK + "files/real-motd"}, "")
     planned = plan(tmp_path)[0]
     real = str(tmp_path / "base/files/real-motd")
-    dummy, files, dummy = _docker.render_containerfile(planned, DEBIAN, "/elsewhere", "containergen-manifest-0")
+    dummy, files, dummy = _containerfile.render_containerfile(planned, DEBIAN, "/elsewhere", "containergen-manifest-0")
     assert files == {"files/0/motd": real}  # named as the definition names it, read where the plan resolved
 
     fake = FakeRun()
     run = Runner(run=fake)
-    _build.build_one(run, BuildahEngine(), planned, DEBIAN, "/elsewhere", _build.BuildOptions(log_dir=str(tmp_path)))
+    BuildahEngine().build_image(run, planned, DEBIAN, "/elsewhere", _build.BuildOptions(log_dir=str(tmp_path)))
     copies = [argv for argv in fake.argvs if argv[:2] == ["buildah", "copy"]]
     assert copies == [["buildah", "copy", "--chown", "1:1", copies[0][4], real, "/etc/motd"]]

@@ -15,10 +15,11 @@ import types
 
 import pytest
 
-from ansible_collections.containergen.images.plugins.module_utils._build import (
-    FINGERPRINT_LABEL, BuildOptions, build_plan, image_labels, manifest_digest, parse_manifest, summarize,
-    summary_table,
+from ansible_collections.containergen.images.plugins.module_utils._build import BuildOptions, build_plan, summarize, summary_table
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
+    FINGERPRINT_LABEL, Healthcheck, image_labels, manifest_digest, parse_manifest,
 )
+from ansible_collections.containergen.images.plugins.module_utils._engine import StepEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     CommandError, CommandTimeout, Runner,
 )
@@ -64,7 +65,7 @@ def test_build_options_defaults_and_clamping():
 
 # ---- a fake engine -------------------------------------------------------------------------------
 
-class FakeEngine(object):
+class FakeEngine(StepEngine):
     """Implements the engine interface in memory; records calls and can fail on demand.
 
     failures: {(image, method): [exception or None, ...]} consumed one per call of that method.
@@ -129,9 +130,9 @@ class FakeEngine(object):
             self.events.append(("start", name))
         return container
 
-    def run_step(self, run, container, command, user=None, shell=None, env=None, volumes=None):
+    def run_step(self, run, container, command, shell=None, env=None, volumes=None):
         name = self.containers[container]
-        self._call(name, "run_step", container, command, user, shell, env)
+        self._call(name, "run_step", container, command, shell, env)
         if name in self.hooks:
             self.hooks[name]()
 
@@ -156,6 +157,20 @@ class FakeEngine(object):
     def remove_image(self, run, ref):
         with self.lock:
             self.calls.append(("remove_image", None, ref))
+
+    def dangling_images(self, run):
+        return []
+
+    def pull(self, run, source, ref):
+        with self.lock:
+            self.calls.append(("pull", None, source, ref))
+            self.images[ref] = {"id": "id-pulled-" + ref, "labels": {}, "size": 0}
+
+    def import_rootfs(self, run, tarball, ref, changes):
+        with self.lock:
+            self.calls.append(("import_rootfs", None, tarball, ref))
+            self.images[ref] = {"id": "id-imported-" + ref, "labels": {}, "size": 0}
+        return "id-imported-" + ref
 
     def remove_container(self, run, container):
         name = self.containers[container]
@@ -250,13 +265,15 @@ def test_build_one_image_exact_engine_calls(tmp_path):
         ("from_image", "solo", BASE_REF),
         ("configure", "solo", ctr, [("label", {"a": "1"}), ("env", "A=1")]),
         ("configure", "solo", ctr, [("user", "root")]),
-        ("run_step", "solo", ctr, "echo one", None, None, env),
+        ("run_step", "solo", ctr, "echo one", None, env),
         ("transfer", "solo", ctr, "copy", [defs + "/files/f.txt"], "/etc/f.txt", "1:1"),
         ("transfer", "solo", ctr, "add", [defs + "/a.tar", defs + "/b.tar"], "/opt/", None),
-        ("configure", "solo", ctr, [("shell", "/bin/bash -o pipefail -c")]),
-        ("run_step", "solo", ctr, ["ls", "/"], None, ["/bin/bash", "-o", "pipefail", "-c"], env),
-        ("capture", "solo", ctr, ["/bin/sh", "-c", "{ apt-get clean ; } >&2 && dpkg-query -W"], "root"),
-        ("configure", "solo", ctr, [("healthcheck", "CMD true"), ("cmd", ["solo"]), ("user", "svc"),
+        # the engine gets the step forms: exec words, a parsed HEALTHCHECK
+        ("configure", "solo", ctr, [("shell", ["/bin/bash", "-o", "pipefail", "-c"])]),
+        ("run_step", "solo", ctr, ["ls", "/"], ["/bin/bash", "-o", "pipefail", "-c"], env),
+        ("capture", "solo", ctr, ["/bin/sh", "-c", "{ apt-get clean\n} >&2 && dpkg-query -W"], "root"),
+        ("configure", "solo", ctr, [("healthcheck", Healthcheck("SHELL", [], "true", "", "true")),
+                                    ("cmd", ["solo"]), ("user", "svc"),
                                     ("label", expected_labels(
                                         item, **{"org.opencontainers.image.revision": "abc123",
                                                  "org.opencontainers.image.source": "https://git.example/x",

@@ -59,12 +59,12 @@ def test_run_step_list_is_argv(fake, runner):
                            "mkdir", "-p", "/a b"]]
 
 
-def test_run_step_env_sorted_user_and_shell(fake, runner):
+def test_run_step_env_sorted_and_shell(fake, runner):
     engine = BuildahEngine(buildah="/usr/local/bin/buildah", isolation="oci", network="none")
-    engine.run_step(runner, "c", "echo $B", user="root", shell=["/bin/bash", "-o", "pipefail", "-c"],
+    engine.run_step(runner, "c", "echo $B", shell=["/bin/bash", "-o", "pipefail", "-c"],
                     env={"ZED": "1", "A": "x=y", "M": ""})
     assert fake.argvs == [["/usr/local/bin/buildah", "run", "--isolation", "oci", "--network", "none",
-                           "--env", "A=x=y", "--env", "M=", "--env", "ZED=1", "--user", "root", "c", "--",
+                           "--env", "A=x=y", "--env", "M=", "--env", "ZED=1", "c", "--",
                            "/bin/bash", "-o", "pipefail", "-c", "echo $B"]]
 
 
@@ -191,12 +191,6 @@ def test_list_images_parses_podman_json():
 def test_list_images_empty_output():
     assert ENGINE.list_images(Runner(run=FakeRun((0, "", "")))) == {}
     assert ENGINE.list_images(Runner(run=FakeRun((0, "[]", "")))) == {}
-
-
-def test_image_layers():
-    runner = Runner(run=FakeRun((0, '["sha256:1","sha256:2"]\n', "")))
-    assert ENGINE.image_layers(runner, "r") == ["sha256:1", "sha256:2"]
-    assert runner._run.argvs == [["podman", "image", "inspect", "--format", "{{json .RootFS.Layers}}", "r"]]
 
 
 def test_leftover_containers():

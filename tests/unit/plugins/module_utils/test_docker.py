@@ -15,17 +15,16 @@ import pytest
 
 from ansible_collections.containergen.images.plugins.module_utils import _docker
 from ansible_collections.containergen.images.plugins.module_utils._bootstrap import RECIPE_LABEL, ensure_base
-from ansible_collections.containergen.images.plugins.module_utils._build import (
-    FINGERPRINT_LABEL, BuildOptions, build_plan,
-)
+from ansible_collections.containergen.images.plugins.module_utils._build import BuildOptions, build_plan
+from ansible_collections.containergen.images.plugins.module_utils._contract import FINGERPRINT_LABEL
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     CommandError, CommandTimeout, Runner,
 )
-from ansible_collections.containergen.images.plugins.module_utils._docker import (
-    DockerEngine, EngineError, extract_manifest, healthcheck_instruction, label_containerfile,
-    render_containerfile, split_ref,
+from ansible_collections.containergen.images.plugins.module_utils._containerfile import (
+    healthcheck_instruction, label_containerfile, render_containerfile,
 )
+from ansible_collections.containergen.images.plugins.module_utils._docker import DockerEngine, EngineError, extract_manifest, split_ref
 from ansible_collections.containergen.images.plugins.module_utils._plan import PlannedImage
 
 from fakes import FakeRun  # pylint: disable=import-error

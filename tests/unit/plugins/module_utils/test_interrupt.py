@@ -19,9 +19,8 @@ import time
 import pytest
 
 from ansible_collections.containergen.images.plugins.module_utils import _command, _pipeline
-from ansible_collections.containergen.images.plugins.module_utils._build import (
-    FINGERPRINT_LABEL, BuildOptions, Journal, build_plan, summarize,
-)
+from ansible_collections.containergen.images.plugins.module_utils._build import BuildOptions, Journal, build_plan, summarize
+from ansible_collections.containergen.images.plugins.module_utils._contract import FINGERPRINT_LABEL
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, CommandError, Runner, interruptible, run_command, watched_ancestors,

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from ansible_collections.containergen.images.plugins.module_utils import _publish
-from ansible_collections.containergen.images.plugins.module_utils._build import (
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
 )
 from fakes import FakeRun  # pylint: disable=import-error
