@@ -21,17 +21,22 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
   - containergen.images._registry
 attributes:
   check_mode:
     support: full
-    description: Lists what would be deleted; nothing is deleted.
+    details:
+      - Lists what would be deleted; nothing is deleted.
   diff_mode:
     support: none
-    description: The results list deleted and kept revisions.
+    details:
+      - The results list deleted and kept revisions.
   idempotent:
     support: full
-    description: A second run finds nothing more to delete.
+    details:
+      - A second run finds nothing more to delete.
 options:
   images:
     description: Image names to cull.

@@ -18,18 +18,11 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
+  - containergen.images._attributes.info_module
   - containergen.images._definitions
   - containergen.images._engine
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
-  idempotent:
-    support: full
-    description: The module only reads.
 options:
   inspect_local:
     description:

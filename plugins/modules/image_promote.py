@@ -19,18 +19,23 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
   - containergen.images._registry
 attributes:
   check_mode:
     support: full
-    description: Reports what would move; nothing moves.
+    details:
+      - Reports what would move; nothing moves.
   diff_mode:
     support: none
-    description: Results name the digests before and after.
+    details:
+      - Results name the digests before and after.
   idempotent:
-    support: full
-    description: Promoting the same lock file twice moves nothing the second time. A rollback is a swap, so it
-      changes the tags every time it runs.
+    support: partial
+    details:
+      - Promoting the same lock file twice moves nothing the second time.
+      - A rollback is a swap, so it changes the tags every time it runs.
 options:
   action:
     description: What to do.

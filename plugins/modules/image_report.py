@@ -16,17 +16,10 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
+  - containergen.images._attributes.info_module
   - containergen.images._registry
-attributes:
-  check_mode:
-    support: full
-    description: Read only.
-  diff_mode:
-    support: none
-    description: Read only.
-  idempotent:
-    support: full
-    description: Read only.
 options:
   name:
     description: Image name.

@@ -19,16 +19,22 @@ description:
   - Passwords are never returned or logged.
 author:
   - containergen.images contributors (@containergen)
+extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
 attributes:
   check_mode:
     support: full
-    description: Reports what would change without writing.
+    details:
+      - Reports what would change without writing.
   diff_mode:
     support: partial
-    description: The diff lists user names only, never hashes or passwords.
+    details:
+      - The diff lists user names only, never hashes or passwords.
   idempotent:
     support: full
-    description: A second run with the same users changes nothing.
+    details:
+      - A second run with the same users changes nothing.
 options:
   path:
     description: Path of the htpasswd file.
