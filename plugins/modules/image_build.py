@@ -24,18 +24,23 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
   - containergen.images._definitions
   - containergen.images._engine
 attributes:
   check_mode:
     support: full
-    description: In check mode the plan is computed and the images that would be built are returned; nothing runs.
+    details:
+      - The plan is computed and the images that would be built are returned; nothing runs.
   diff_mode:
     support: none
-    description: Image changes are reported in RV(images_built) and RV(images).
+    details:
+      - Image changes are reported in RV(images_built) and RV(images).
   idempotent:
     support: full
-    description: A second run with unchanged definitions builds nothing and reports C(changed=false).
+    details:
+      - A second run with unchanged definitions builds nothing and reports C(changed=false).
 options:
   threads:
     description: How many images build at once.

@@ -32,18 +32,23 @@ description:
 author:
   - containergen.images contributors (@containergen)
 extends_documentation_fragment:
+  - containergen.images._attributes
+  - containergen.images._attributes.actiongroup_images
   - containergen.images._registry
   - containergen.images._engine
 attributes:
   check_mode:
     support: full
-    description: Reports what would be pushed; nothing is pushed and no lock file is written.
+    details:
+      - Reports what would be pushed; nothing is pushed and no lock file is written.
   diff_mode:
     support: none
-    description: The results list every image's action, revision and digest.
+    details:
+      - The results list every image's action, revision and digest.
   idempotent:
     support: full
-    description: Republishing an unchanged set pushes nothing and sends no blob.
+    details:
+      - Republishing an unchanged set pushes nothing and sends no blob.
 options:
   tag:
     description: Floating tag (revisions are C(TAG-N)), or a static release tag such as C(4.0.0).
