@@ -31,7 +31,6 @@ from ansible_collections.containergen.images.plugins.module_utils._contract impo
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 
 STATIC_TAG_RE = re.compile(r"^v?\d+(\.\d+){1,3}$")
-PROTECTED_TAGS = ("deployed", "previous")
 
 
 class PublishError(Exception):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: image_build
-short_description: Build container images from TCIB-style definitions with buildah
+short_description: Build container images from TCIB-style definitions with buildah or docker
 version_added: 0.1.0
 description:
   - Makes sure the profile's base image exists (bootstrapped from distro packages or pulled), plans the selected
-    images and builds them with buildah C(from/run/config/commit), exactly one new layer per image on its parent.
+    images and builds them with the O(engine) - buildah C(from/run/config/commit) by default - one new layer per image
+    on its parent.
   - Images are built as a DAG, up to O(threads) at once; a failure skips only its descendants.
   - An image whose content fingerprint matches the image at its reference is not rebuilt; one matching another
     local image is only tagged.
