@@ -11,6 +11,7 @@ offer (a unit test holds them equal), and the engine an option names."""
 
 from __future__ import annotations
 
+import collections.abc
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils._buildah import BuildahEngine
@@ -21,8 +22,21 @@ ENGINES: t.Dict[str, t.Type[Engine]] = {"buildah": BuildahEngine, "docker": Dock
 DEFAULT_ENGINE = "buildah"
 
 
-def make_engine(params: t.Mapping[str, t.Any]) -> Engine:
-    """The engine params name (key 'engine'; buildah by default), with its donor engine if any."""
+class _Attributes(object):
+    """An options object read as a mapping (engines read their options with .get)."""
+
+    def __init__(self, options: t.Any) -> None:
+        self._options = options
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        return getattr(self._options, key, default)
+
+
+def make_engine(params: t.Any) -> Engine:
+    """The engine params name ('engine'; buildah by default), with its donor engine if any.
+
+    params: a mapping, or an options object with attributes (engine, docker_host, isolation)."""
+    params = params if isinstance(params, collections.abc.Mapping) else _Attributes(params)
     name = params.get("engine") or DEFAULT_ENGINE
     if name not in ENGINES:
         raise ValueError("engine %r: must be one of %s" % (name, ", ".join(ENGINES)))
