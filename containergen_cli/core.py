@@ -15,12 +15,15 @@ import sys
 import tempfile
 import threading
 import time
+import types
+import typing as t
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_AUTHFILE = "/root/.config/containergen/auth.json"
+DEFAULT_REGISTRY = "localhost:5000"
 MAX_THREADS = 64
-DISTRO_PROFILES = {("debian", "12"): "debian12", ("debian", "13"): "debian13", ("rhel", "8"): "ubi8", ("ubi", "8"): "ubi8",
-                   ("centos", "9"): "centos9"}
+COLLECTION = ("containergen", "images")
+# Where a --repo-dir is mounted for RUN steps, by the profile's family.
+REPO_DIRS = {"debian": "/etc/apt/sources.list.d", "redhat": "/etc/yum.repos.d"}
 
 
 class CLIError(Exception):
@@ -69,15 +72,17 @@ class Interrupted(CLIError):
         return 128 + self.signum
 
 
-def add_image_arguments(parser):
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of plan and build; names and meanings follow tripleoclient where it has them."""
+    defaults = stage_options()
     parser.add_argument("--config-path", dest="config_path", default=None,
                         help="root of the image definitions tree (default: the collection's vars/images)")
     parser.add_argument("--config-file", dest="config_file", default=None,
                         help="YAML file with container_images: [{imagename: ...}] naming the images to build, "
                              "as tripleoclient's tripleo_containers.yaml")
     parser.add_argument("--profile", default=None,
-                        help="distro profile (debian13, debian12, ubi8, centos9); default: from --distro/--release, else debian13")
+                        help="distro profile, a name of the collection's vars/profiles; default: from --distro/--release, "
+                             "else %s" % defaults.PROFILE)
     parser.add_argument("--distro", default=None, help="distro name, with --release selects the profile")
     parser.add_argument("--release", default=None, help="distro major release")
     parser.add_argument("--base", default=None, help="use this image as it is as the base of the root images")
@@ -91,60 +96,64 @@ def add_image_arguments(parser):
     parser.add_argument("--tcib-extras", dest="tcib_extras", action="append", default=[],
                         help="tcib_KEY=VALUE template variable for the definitions (repeatable); cannot replace "
                              "an image key")
-    parser.add_argument("--namespace", default="containergen", help="registry namespace (default: %(default)s)")
-    parser.add_argument("--registry", default="localhost:5000", help="registry HOST:PORT (default: %(default)s)")
+    parser.add_argument("--namespace", default=defaults.REGISTRY_NAMESPACE,
+                        help="registry namespace (default: %(default)s)")
+    parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="registry HOST:PORT (default: %(default)s)")
     parser.add_argument("--prefix", default="", help="image name prefix (default: none)")
-    parser.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    parser.add_argument("--tag", default=defaults.TAG, help="image tag (default: %(default)s)")
     parser.add_argument("--label", dest="labels", action="append", default=[],
                         help="KEY=VALUE label for every image (repeatable); adds or replaces that key only")
-    parser.add_argument("--threads", type=int, default=2,
+    parser.add_argument("--threads", type=int, default=defaults.THREADS,
                         help="images built at once, 1 to %d (default: %%(default)s)" % MAX_THREADS)
-    parser.add_argument("--engine", default="buildah", choices=["buildah", "docker"],
+    parser.add_argument("--engine", default=defaults.ENGINE, choices=list(defaults.ENGINES),
                         help="build engine: buildah, or docker through the Docker SDK (default: %(default)s)")
     parser.add_argument("--docker-host", dest="docker_host", default="",
                         help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
-    parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen",
+    parser.add_argument("--work-dir", dest="work_dir", default=defaults.WORK_DIR,
                         help="logs, progress and summary (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def add_build_arguments(parser):
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     add_image_arguments(parser)
+    defaults = stage_options()
     parser.add_argument("--push", action="store_true", help="publish to --registry after building")
     parser.add_argument("--volume", dest="volumes", action="append", default=[],
                         help="HOST:CONTAINER[:OPTIONS] bind mount for RUN steps only (repeatable)")
     parser.add_argument("--repo-dir", dest="repo_dir", default=None,
                         help="host directory of package repository definitions, mounted for RUN steps at the "
-                             "profile's place (/etc/yum.repos.d or /etc/apt/sources.list.d)")
+                             "place of the profile's family (%s)" % ", ".join("%s: %s" % item for item in sorted(REPO_DIRS.items())))
     parser.add_argument("--authfile", default=DEFAULT_AUTHFILE,
                         help="registry credentials file for --push; when given, it must exist (default: %(default)s)")
     parser.add_argument("--skip-build", dest="skip_build", action="store_true",
                         help="validate and print the plan only")
-    parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=1800,
+    parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=defaults.TIMEOUT,
                         help="seconds one image may take, 1 to 604800 (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
 
 
-def add_publish_arguments(parser):
-    parser.add_argument("--registry", default="localhost:5000", help="registry HOST:PORT (default: %(default)s)")
-    parser.add_argument("--engine", default="buildah", choices=["buildah", "docker"],
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = stage_options()
+    parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="registry HOST:PORT (default: %(default)s)")
+    parser.add_argument("--engine", default=defaults.ENGINE, choices=list(defaults.ENGINES),
                         help="the store the local images are in (default: %(default)s)")
     parser.add_argument("--docker-host", dest="docker_host", default="",
                         help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
-    parser.add_argument("--namespace", default="containergen", help="registry namespace (default: %(default)s)")
-    parser.add_argument("--tag", default="latest", help="floating tag, or a static release tag like 4.0.0")
+    parser.add_argument("--namespace", default=defaults.REGISTRY_NAMESPACE,
+                        help="registry namespace (default: %(default)s)")
+    parser.add_argument("--tag", default=defaults.TAG, help="floating tag, or a static release tag like 4.0.0")
     parser.add_argument("--image", dest="images", action="append", default=[],
                         help="image to publish (repeatable; default: every built image)")
     parser.add_argument("--prefix", default="", help="local image name prefix")
-    parser.add_argument("--local-namespace", dest="local_namespace", default="localhost/containergen",
+    parser.add_argument("--local-namespace", dest="local_namespace", default=defaults.LOCAL_NAMESPACE,
                         help="namespace of the local images to publish (default: %(default)s)")
-    parser.add_argument("--local-tag", dest="local_tag", default="latest",
+    parser.add_argument("--local-tag", dest="local_tag", default=defaults.TAG,
                         help="tag of the local images to publish (default: %(default)s)")
     parser.add_argument("--authfile", default=DEFAULT_AUTHFILE,
                         help="registry credentials file; when given, it must exist (default: %(default)s)")
-    parser.add_argument("--lock-file", dest="lock_file", default="/var/tmp/containergen/images.lock",
+    parser.add_argument("--lock-file", dest="lock_file", default=os.path.join(defaults.WORK_DIR, "images.lock"),
                         help="lock file path without extension (default: %(default)s)")
-    parser.add_argument("--work-dir", dest="work_dir", default="/var/tmp/containergen")
+    parser.add_argument("--work-dir", dest="work_dir", default=defaults.WORK_DIR)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -158,16 +167,19 @@ def _key_values(items, option):
     return result
 
 
-def _profile(args):
+def _profile(args: argparse.Namespace) -> str:
+    """--profile, else the profile whose distro and release (or name, as ubi 8) are --distro/--release."""
     if args.profile:
         return args.profile
     if args.distro or args.release:
-        key = ((args.distro or "").lower(), str(args.release or ""))
-        if key not in DISTRO_PROFILES:
-            raise CLIError("--distro %s --release %s: no profile (known: %s)" % (
-                key[0], key[1], ", ".join("%s %s" % k for k in sorted(DISTRO_PROFILES))))
-        return DISTRO_PROFILES[key]
-    return "debian13"
+        distro, release = (args.distro or "").lower(), str(args.release or "")
+        known = profiles()
+        for profile in known:
+            if release == profile["release"] and distro in (profile["distro"], profile["name"][:-len(release) or None]):
+                return profile["name"]
+        raise CLIError("--distro %s --release %s: no profile (known: %s)" % (
+            distro, release, ", ".join("%s %s" % (p["distro"], p["release"]) for p in known)))
+    return stage_options().PROFILE
 
 
 def _config_file_images(path):
@@ -195,13 +207,81 @@ def _show(value):
     return _collection_utils()[0].show(value)
 
 
-def _collection_utils():
-    """The collection's _options and _validate (the same checks as the modules'), from this checkout."""
-    path = os.path.join(REPO, ".cache", "collections")
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    from ansible_collections.containergen.images.plugins.module_utils import _options, _validate  # pylint: disable=import-outside-toplevel
-    return _options, _validate
+def ansible_collections_paths() -> t.List[str]:
+    """Ansible's configured collections paths: ANSIBLE_COLLECTIONS_PATH, else collections_path of the
+    ansible.cfg in use, else its defaults."""
+    try:
+        from ansible import constants  # pylint: disable=import-outside-toplevel
+        configured = list(constants.COLLECTIONS_PATHS)
+    except ImportError:  # ansible-core is a dependency; without it, the same variable and defaults
+        variable = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
+        configured = variable.split(os.pathsep) if variable else ["~/.ansible/collections",
+                                                                  "/usr/share/ansible/collections"]
+    return [os.path.abspath(os.path.expanduser(path)) for path in configured if path]
+
+
+def collections_paths() -> t.List[str]:
+    """Where Ansible looks for a collection, in its order: its configured paths, then Python's sys.path."""
+    return ansible_collections_paths() + [os.path.abspath(path) for path in sys.path if path]
+
+
+def collection_root() -> str:
+    """The directory holding ansible_collections/containergen/images that Ansible would use, made
+    importable; CLIError (one line) when the collection is not installed."""
+    searched = collections_paths()
+    for root in searched:
+        if os.path.isdir(os.path.join(root, "ansible_collections", *COLLECTION, "plugins", "module_utils")):
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            return root
+    raise CLIError("collection %s not found in Ansible's collections paths (%s) nor Python's path: install it "
+                   "with ansible-galaxy collection install, or set ANSIBLE_COLLECTIONS_PATH"
+                   % (".".join(COLLECTION), os.pathsep.join(ansible_collections_paths())))
+
+
+def collection_path(*parts: str) -> str:
+    return os.path.join(collection_root(), "ansible_collections", *COLLECTION, *parts)
+
+
+def _collection_utils() -> t.Tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+    """The collection's _options and _validate (the same checks as the modules') and _stage_options."""
+    collection_root()
+    from ansible_collections.containergen.images.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
+        _options, _stage_options, _validate,
+    )
+    return _options, _validate, _stage_options
+
+
+def stage_options() -> types.ModuleType:
+    """The collection's _stage_options: the options objects of each stage and their defaults."""
+    return _collection_utils()[2]
+
+
+def profiles() -> t.List[t.Dict[str, str]]:
+    """name, family, distro and release of each profile of the collection (vars/profiles/*.yml)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    directory = collection_path("vars", "profiles")
+    found = []
+    for entry in sorted(os.listdir(directory)):
+        if not entry.endswith((".yml", ".yaml")):
+            continue
+        path = os.path.join(directory, entry)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise CLIError("%s: %s" % (path, " ".join(str(exc).split())))
+        if not isinstance(data, dict) or not data.get("name"):
+            raise CLIError("%s: a profile needs a name" % path)
+        found.append({key: str(data.get(key) or "") for key in ("name", "family", "distro", "release")})
+    return found
+
+
+def profile_info(name: str) -> t.Dict[str, str]:
+    for profile in profiles():
+        if profile["name"] == name:
+            return profile
+    raise CLIError("--profile %s: unknown profile (known: %s)" % (_show(name), ", ".join(p["name"] for p in profiles())))
 
 
 def _docker_host(value):
@@ -210,9 +290,8 @@ def _docker_host(value):
     return None
 
 
-def _profile_name(value):
-    profiles = os.path.join(REPO, "vars", "profiles")
-    known = sorted(os.path.splitext(f)[0] for f in os.listdir(profiles) if f.endswith((".yml", ".yaml")))
+def _profile_name(value: str) -> t.Optional[str]:
+    known = [profile["name"] for profile in profiles()]
     return None if value in known else "unknown profile (known: %s)" % ", ".join(known)
 
 
@@ -233,7 +312,7 @@ def _given_file(options, default):
 
 def _checks(command):
     """(option, dest, check, repeatable) of command, in the order the options are documented."""
-    options, validate = _collection_utils()
+    options, validate, _ = _collection_utils()
     optional = options.optional
     image = [
         ("--config-path", "config_path", optional(options.existing_dir), False),
@@ -308,70 +387,123 @@ def check_args(command, args):
             raise UsageError(str(exc))
 
 
-def build_variables(args):
-    """Role variables of the build playbook from parsed options."""
+def build_options(args: argparse.Namespace) -> t.Any:
+    """The build stage's options object (_stage_options.BuildOptions, the one the image_build module makes
+    from its parameters) from parsed plan or build options; checked as the module checks them."""
     includes = list(args.includes)
     if getattr(args, "config_file", None):
         includes += _config_file_images(args.config_file)
-    variables = {
-        "image_build_profile": _profile(args),
-        "image_build_include": includes,
-        "image_build_exclude": list(args.excludes),
-        "image_build_namespace": "localhost/%s" % args.namespace.strip("/"),
-        "image_build_prefix": args.prefix,
-        "image_build_tag": args.tag,
-        "image_build_labels": _key_values(args.labels, "--label"),
-        "image_build_template_vars": _key_values(args.tcib_extras, "--tcib-extras"),
-        "image_build_threads": args.threads,
-        "image_build_engine": args.engine,
-        "image_build_docker_host": args.docker_host,
-        "image_build_work_dir": args.work_dir,
+    profile = _profile(args)
+    volumes = list(getattr(args, "volumes", None) or [])
+    if getattr(args, "repo_dir", None):
+        family = profile_info(profile)["family"]
+        if family not in REPO_DIRS:
+            raise CLIError("--repo-dir: profile %s has family %r, not one of %s" % (
+                profile, family, ", ".join(sorted(REPO_DIRS))))
+        volumes.append("%s:%s:ro" % (os.path.abspath(args.repo_dir), REPO_DIRS[family]))
+    params = {
+        "profile": profile,
+        "include": includes,
+        "exclude": list(args.excludes),
+        "namespace": "localhost/%s" % args.namespace.strip("/"),
+        "prefix": args.prefix,
+        "tag": args.tag,
+        "labels": _key_values(args.labels, "--label"),
+        "template_vars": _key_values(args.tcib_extras, "--tcib-extras"),
+        "threads": args.threads,
+        "engine": args.engine,
+        "docker_host": args.docker_host,
+        "work_dir": args.work_dir,
+        "definitions_path": os.path.abspath(args.config_path) if args.config_path else None,
+        "extra_config": os.path.abspath(args.extra_config) if args.extra_config else None,
+        "base_image": args.base or None,
+        "volumes": volumes,
+        "timeout": getattr(args, "build_timeout", None),
+        "force": getattr(args, "force", None),
     }
-    for option, key in (("config_path", "image_build_definitions_path"), ("extra_config", "image_build_extra_config"),
-                        ("base", "image_build_base_image")):
-        value = getattr(args, option, None)
-        if value:
-            variables[key] = os.path.abspath(value) if option != "base" else value
+    options, _, stage = _collection_utils()
+    try:
+        return stage.BuildOptions.from_params(params)
+    except options.OptionError as exc:  # check_args has already named the command line option
+        raise CLIError(str(exc))
+
+
+# Role variables of the build playbook: image_build_NAME is the option NAME of the stage's object.
+BUILD_VARIABLES = ("profile", "include", "exclude", "namespace", "prefix", "tag", "labels", "template_vars", "threads",
+                   "engine", "docker_host", "work_dir")
+# Only when given: empty role defaults mean the collection's own tree, no extra config, the profile's base.
+BUILD_VARIABLES_GIVEN = (("config_path", "definitions_path"), ("extra_config", "extra_config"),
+                         ("base", "base_image"))
+
+
+def build_variables(args: argparse.Namespace) -> t.Dict[str, t.Any]:
+    """Role variables of the build playbook from parsed options (through the build stage's options object)."""
+    stage = build_options(args)
+    variables = {"image_build_" + name: _plain(getattr(stage, name)) for name in BUILD_VARIABLES}
+    for option, name in BUILD_VARIABLES_GIVEN:
+        if getattr(args, option, None):
+            variables["image_build_" + name] = getattr(stage, name)
     if hasattr(args, "volumes"):
-        volumes = list(args.volumes)
-        if args.repo_dir:
-            target = "/etc/apt/sources.list.d" if variables["image_build_profile"].startswith("debian") \
-                else "/etc/yum.repos.d"
-            volumes.append("%s:%s:ro" % (os.path.abspath(args.repo_dir), target))
-        variables.update(image_build_volumes=volumes, image_build_timeout=args.build_timeout,
-                         image_build_force=args.force)
+        variables.update(image_build_volumes=list(stage.volumes), image_build_timeout=stage.timeout,
+                         image_build_force=stage.force)
     return variables
 
 
-def publish_variables(args, local_namespace=None):
-    """Role variables of the publish playbook. local_namespace: that of images just built (build --push,
-    which publishes them under --tag); else --local-namespace and --local-tag."""
-    if local_namespace is None:
-        local_namespace = getattr(args, "local_namespace", None) or "localhost/containergen"
-        local_tag = getattr(args, "local_tag", None) or "latest"
-    else:
-        local_tag = args.tag
-    return {
-        "publish_registry": args.registry,
-        "publish_namespace": args.namespace,
-        "publish_tag": args.tag,
-        "publish_images": list(getattr(args, "images", []) or []),
-        "publish_local_namespace": local_namespace,
-        "publish_local_prefix": args.prefix,
-        "publish_local_tag": local_tag,
-        "publish_authfile": args.authfile,
-        "publish_lock_file": getattr(args, "lock_file", None) or os.path.join(args.work_dir, "images.lock"),
-        "publish_summary_file": os.path.join(args.work_dir, "publish-summary.json"),
-        "publish_engine": getattr(args, "engine", "buildah"),
-        "publish_docker_host": getattr(args, "docker_host", ""),
+def _plain(value: t.Any) -> t.Any:
+    """JSON-ready: the options objects hold tuples and read-only mappings."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def publish_options(args: argparse.Namespace, local_namespace: t.Optional[str] = None) -> t.Any:
+    """The publish stage's options object (_stage_options.PublishOptions, as image_publish makes it).
+    local_namespace: that of images just built (build --push, which publishes them under --tag); else
+    --local-namespace and --local-tag."""
+    params = {
+        "registry": args.registry,
+        "namespace": args.namespace,
+        "tag": args.tag,
+        "images": list(getattr(args, "images", []) or []),
+        "local_namespace": local_namespace or getattr(args, "local_namespace", None),
+        "local_prefix": args.prefix,
+        "local_tag": args.tag if local_namespace else getattr(args, "local_tag", None),
+        "authfile": args.authfile,
+        "lock_file": getattr(args, "lock_file", None) or os.path.join(args.work_dir, "images.lock"),
+        "engine": getattr(args, "engine", None),
+        "docker_host": getattr(args, "docker_host", None),
     }
+    options, _, stage = _collection_utils()
+    try:
+        return stage.PublishOptions.from_params(params)
+    except options.OptionError as exc:
+        raise CLIError(str(exc))
 
 
-def environment():
-    """ansible-playbook's environment: this checkout's collection and configuration."""
+PUBLISH_VARIABLES = ("registry", "namespace", "tag", "images", "local_namespace", "local_prefix", "local_tag",
+                     "authfile", "lock_file", "engine", "docker_host")
+
+
+def publish_variables(args: argparse.Namespace, local_namespace: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+    """Role variables of the publish playbook (publish_NAME is the option NAME of the stage's object)."""
+    stage = publish_options(args, local_namespace)
+    variables = {"publish_" + name: _plain(getattr(stage, name)) for name in PUBLISH_VARIABLES}
+    variables["publish_docker_host"] = stage.docker_host or ""
+    variables["publish_summary_file"] = os.path.join(args.work_dir, "publish-summary.json")
+    return variables
+
+
+def environment() -> t.Dict[str, str]:
+    """ansible-playbook's environment: the caller's (its ANSIBLE_COLLECTIONS_PATH or Ansible's configured
+    paths find the collection), with the collection this command checked with first when it came from
+    Python's path only, so that the playbook runs the same code."""
     env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".cache", "collections"))
-    env.setdefault("ANSIBLE_CONFIG", os.path.join(REPO, "ansible.cfg"))
+    root = collection_root()
+    configured = ansible_collections_paths()
+    if root not in configured:
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join([root] + configured)
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
@@ -545,12 +677,15 @@ def _follow(path, out, stop):
         time.sleep(0.2)
 
 
-def _failure_line(output):
-    """The most useful single line of a failed playbook run."""
+def _failure_line(output: str) -> str:
+    """The most useful single line of a failed playbook run (the module's definition problems, one a line)."""
     for pattern in (r'"msg": "((?:[^"\\]|\\.)*)"', r"\[ERROR\]: (.*)"):
         found = re.findall(pattern, output)
         if found:
             text = found[-1].encode().decode("unicode_escape", "replace") if pattern.startswith('"') else found[-1]
+            head, _, rest = text.partition("\n")
+            if head == "invalid image definitions:" and rest.strip():
+                return definition_problems([" ".join(line.split())[:1000] for line in rest.splitlines() if line.strip()])
             return " ".join(text.split())[:1000]
     tail = [line for line in output.strip().splitlines() if line.strip()]
     return tail[-1] if tail else "ansible-playbook failed"
@@ -584,21 +719,28 @@ def publish(args, out=sys.stdout):
     return read_json(variables["publish_summary_file"])
 
 
-def plan(args, out=sys.stdout):
+# The build options the plan reads (the engine is not among them: plan reads the buildah store, as it always has).
+PLAN_FIELDS = ("definitions_path", "profile", "include", "exclude", "namespace", "prefix", "tag", "labels",
+               "template_vars", "extra_config", "base_image")
+
+
+def plan(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:  # pylint: disable=unused-argument
     """The plan, from the library directly: it only reads."""
     check_args("plan", args)
-    _collection_utils()
+    stage = stage_options()
     from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError  # pylint: disable=import-outside-toplevel
-    variables = build_variables(args)
-    params = {"definitions_path": variables.get("image_build_definitions_path"), "profile": variables["image_build_profile"],
-              "include": variables["image_build_include"], "exclude": variables["image_build_exclude"],
-              "namespace": variables["image_build_namespace"], "prefix": args.prefix, "tag": args.tag,
-              "labels": variables["image_build_labels"], "template_vars": variables["image_build_template_vars"],
-              "extra_config": variables.get("image_build_extra_config"),
-              "base_image": variables.get("image_build_base_image")}
+    built = build_options(args)
+    options = stage.PlanOptions(**{name: getattr(built, name) for name in PLAN_FIELDS})
     try:
-        return _pipeline.plan_images(params, runner=Runner())
+        return _pipeline.plan_images(options, runner=Runner())
     except DefinitionError as exc:
-        raise CLIError("invalid image definitions: " + " | ".join(exc.problems))
+        raise CLIError(definition_problems(exc.problems))
+
+
+def definition_problems(problems: t.Sequence[str]) -> str:
+    """One problem on the error line; several: a count on it, then one problem per line."""
+    if len(problems) == 1:
+        return "invalid image definitions: " + problems[0]
+    return "invalid image definitions (%d problems):\n%s" % (len(problems), "\n".join(problems))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
+import typing as t
 
 from containergen_cli import __version__, core
 
@@ -16,11 +18,11 @@ def _print_summary(summary, args, out):
         out.write(summary["table"] + "\n")
 
 
-def _report(args, out):
-    sys.path.insert(0, core.os.path.join(core.REPO, ".cache", "collections"))
+def _report(args: argparse.Namespace, out: t.TextIO) -> t.Dict[str, t.Any]:
+    stage = core.stage_options()
     from ansible_collections.containergen.images.plugins.module_utils import _pipeline, _publish  # pylint: disable=import-outside-toplevel
-    registry = _pipeline.registry_client({"registry": args.registry, "namespace": args.namespace,
-                                          "authfile": args.authfile})
+    registry = _pipeline.registry_client(stage.RegistryOptions.from_params(
+        {"registry": args.registry, "namespace": args.namespace, "authfile": args.authfile}))
     try:
         diff = _publish.report(registry, args.name, args.old, args.new, args.tag)
     except _publish.PublishError as exc:
@@ -38,7 +40,8 @@ def _report(args, out):
     return diff
 
 
-def parser():
+def parser() -> core.Parser:
+    defaults = core.stage_options()
     top = core.Parser(prog="containergen", description="Build, publish and report slim container images "
                       "from TCIB-style definitions (the containergen.images collection).")
     top.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -48,9 +51,9 @@ def parser():
     core.add_publish_arguments(sub.add_parser("publish", help="publish built images with tag revisions"))
     report = sub.add_parser("report", help="package changes between two revisions of an image")
     report.add_argument("name")
-    report.add_argument("--registry", default="localhost:5000")
-    report.add_argument("--namespace", default="containergen")
-    report.add_argument("--tag", default="latest")
+    report.add_argument("--registry", default=core.DEFAULT_REGISTRY)
+    report.add_argument("--namespace", default=defaults.REGISTRY_NAMESPACE)
+    report.add_argument("--tag", default=defaults.TAG)
     report.add_argument("--old")
     report.add_argument("--new")
     report.add_argument("--authfile", default=core.DEFAULT_AUTHFILE)
@@ -65,7 +68,12 @@ def _terminate(signum, frame):
 def main(argv=None, out=sys.stdout):
     """Run one command; returns the exit status. SIGINT or SIGTERM end it with one line and
     128 + the signal (130, 143); a running playbook is stopped first (core.run_playbook)."""
-    args = parser().parse_args(argv)
+    try:
+        top = parser()
+    except core.CLIError as exc:  # the collection is not installed
+        sys.stderr.write("containergen: %s\n" % exc)
+        return 1
+    args = top.parse_args(argv)
     main_thread = core.threading.current_thread() is core.threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:

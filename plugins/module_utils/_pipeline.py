@@ -14,9 +14,10 @@ import fcntl
 import json
 import os
 import time
+import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import (
-    _bootstrap, _build, _options, _plan, _publish,
+    _bootstrap, _build, _plan, _publish, _stage_options,
 )
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, Runner, interruptible,
@@ -28,72 +29,46 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
 from ansible_collections.containergen.images.plugins.module_utils._engine import UP_TO_DATE, LocalStore
 from ansible_collections.containergen.images.plugins.module_utils._engines import make_engine  # noqa: F401
 
-# Options shared by plan and build, with their defaults (the modules' argument specs use these).
-COMMON_DEFAULTS = {
-    "definitions_path": None,
-    "profiles_path": None,
-    "profile": "debian13",
-    "include": [],
-    "exclude": [],
-    "namespace": "localhost/containergen",
-    "prefix": "",
-    "tag": "latest",
-    "labels": {},
-    "extra_config": None,
-    "template_vars": {},
-    "base_image": None,
-    "extra_roots": [],
-}
+PlanOptions = _stage_options.PlanOptions
+BuildOptions = _stage_options.BuildOptions
+PublishOptions = _stage_options.PublishOptions
+RegistryOptions = _stage_options.RegistryOptions
 
 
-def collection_path(*parts):
-    """A path inside this collection (vars/ is not a content type: it is loaded by explicit path)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(os.path.dirname(here)), *parts)
+def load(options: PlanOptions) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any]]:
+    """Load definitions and profile; raises DefinitionError before anything runs."""
+    definitions = load_definitions(options.definitions_path)
+    if options.extra_config:
+        apply_extra_config(definitions, options.extra_config)
+    profile = load_profile(options.profiles_path, options.profile)
+    if options.base_image:  # tripleoclient's --base: an image used as it is (pulled when absent)
+        profile["base"] = {"method": "pull", "image": options.base_image}
+    return definitions, profile
 
 
-def _params(params):
-    merged = dict(COMMON_DEFAULTS)
-    merged.update({k: v for k, v in params.items() if v is not None})
-    merged["definitions_path"] = merged["definitions_path"] or collection_path("vars", "images")
-    merged["profiles_path"] = merged["profiles_path"] or collection_path("vars", "profiles")
-    return merged
+def make_plan(options: PlanOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
+              base_ids: t.Mapping[str, str]) -> t.List[t.Any]:
+    return _plan.make_plan(definitions, profile, base_ids=base_ids, include=list(options.include),
+                           exclude=list(options.exclude), namespace=options.namespace, prefix=options.prefix,
+                           tag=options.tag, extra_labels=dict(options.labels),
+                           template_vars=dict(options.template_vars), extra_roots=list(options.extra_roots))
 
 
-def load(params):
-    """Load definitions and profile; raises OptionError or DefinitionError before anything runs."""
-    _options.validate(params, _options.DEFINITION_PARAMS)
-    p = _params(params)
-    definitions = load_definitions(p["definitions_path"])
-    if p["extra_config"]:
-        apply_extra_config(definitions, p["extra_config"])
-    profile = load_profile(p["profiles_path"], p["profile"])
-    if p["base_image"]:  # tripleoclient's --base: an image used as it is (pulled when absent)
-        profile["base"] = {"method": "pull", "image": p["base_image"]}
-    return p, definitions, profile
-
-
-def make_plan(p, definitions, profile, base_ids):
-    return _plan.make_plan(definitions, profile, base_ids=base_ids, include=p["include"], exclude=p["exclude"],
-                           namespace=p["namespace"], prefix=p["prefix"], tag=p["tag"], extra_labels=p["labels"],
-                           template_vars=p["template_vars"], extra_roots=p["extra_roots"])
-
-
-def plan_images(params, runner=None, engine=None):
+def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine: t.Any = None) -> t.Dict[str, t.Any]:
     """The plan without building. With a runner, the local store is read to show what a build would do."""
-    p, definitions, profile = load(params)
+    definitions, profile = load(options)
     status, base_ids = {}, {}
     if runner is not None:
-        engine = engine or make_engine(params)
+        engine = engine or make_engine(options)
         store = LocalStore.read(engine, runner)
-        plan = make_plan(p, definitions, profile, store.ids())
+        plan = make_plan(options, definitions, profile, store.ids())
         for item in plan:
             if store.decide(item.ref, item.fingerprint)[0] == UP_TO_DATE:
                 status[item.name] = UP_TO_DATE
             else:  # reused by fingerprint counts as a build: the reference changes
                 status[item.name] = "build" if profile["base"]["image"] in store or item.parent else "build (new base)"
     else:
-        plan = make_plan(p, definitions, profile, base_ids)
+        plan = make_plan(options, definitions, profile, base_ids)
     return {
         "profile": profile["name"],
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
@@ -105,8 +80,9 @@ def plan_images(params, runner=None, engine=None):
 BUILD_LOCK = "/run/lock/containergen-build.lock"
 
 
-def build_images(params, runner=None, engine=None, progress=None, lock_path=BUILD_LOCK, cancel=None,
-                 watch_parents=False):
+def build_images(options: BuildOptions, runner: t.Optional[Runner] = None, engine: t.Any = None,
+                 progress: t.Optional[t.Callable[[str], None]] = None, lock_path: str = BUILD_LOCK,
+                 cancel: t.Optional[Cancel] = None, watch_parents: bool = False) -> t.Dict[str, t.Any]:
     """Bootstrap the base if needed, plan, build. Returns the summary (also written as JSON).
 
     One build at a time per host (a second one waits for the lock): that makes it safe to remove
@@ -117,15 +93,14 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
     this process) interrupt the build through cancel: the summary then says "interrupted": true.
     Interrupted while it waits for the lock, it raises Cancelled (nothing was started).
     """
-    p, definitions, profile = load(params)
-    make_plan(p, definitions, profile, {})  # every definition problem is reported before any work
+    definitions, profile = load(options)
+    make_plan(options, definitions, profile, {})  # every definition problem is reported before any work
     cancel = cancel or Cancel()
     runner = runner or Runner()
     runner = runner.child(deadline=runner.deadline, log=runner.log, cancel=cancel)
     quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
-    engine = engine or make_engine(params)
-    work_dir = params.get("work_dir") or "/var/tmp/containergen"
-    journal = _build.Journal(os.path.join(work_dir, "inflight.json"))
+    engine = engine or make_engine(options)
+    journal = _build.Journal(os.path.join(options.work_dir, "inflight.json"))
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with interruptible(cancel, watch_parents=watch_parents), open(lock_path, "a", encoding="utf-8") as lock:
         while True:  # polled, so that an interrupt while waiting is not deferred until the lock is free
@@ -139,20 +114,19 @@ def build_images(params, runner=None, engine=None, progress=None, lock_path=BUIL
             engine.stop_leftover(container)
             engine.remove_container(quiet, container)
         journal.sweep(quiet, engine)
-        return _build_locked(params, p, definitions, profile, runner, engine, progress, journal)
+        return _build_locked(options, definitions, profile, runner, engine, progress, journal)
 
 
-def _build_locked(params, p, definitions, profile, runner, engine, progress, journal=None):
+def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
+                  runner: Runner, engine: t.Any, progress: t.Optional[t.Callable[[str], None]],
+                  journal: t.Optional[_build.Journal] = None) -> t.Dict[str, t.Any]:
     start = time.monotonic()
     quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
-    work_dir = params.get("work_dir") or "/var/tmp/containergen"
-    log_dir = params.get("log_dir") or os.path.join(work_dir, "logs")
     images = LocalStore.read(engine, quiet)
     base_start = time.monotonic()
     try:
-        base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, work_dir, images=images,
-                                                      refresh=bool(params.get("refresh_base")),
-                                                      env=params.get("build_env") or {})
+        base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, options.work_dir, images=images,
+                                                      refresh=options.refresh_base, env=dict(options.build_env))
     except Cancelled:  # build_plan then reports every image interrupted without running anything
         base_id, base_action = "", "interrupted"
     base_seconds = round(time.monotonic() - base_start, 2)
@@ -160,14 +134,13 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
         images = LocalStore.read(engine, quiet)
     base_ids = images.ids()
     base_ids[profile["base"]["image"]] = base_id
-    plan = make_plan(p, definitions, profile, base_ids)
-    options = _build.BuildOptions(
-        threads=params.get("threads") or 2, timeout=params.get("timeout") or 0, retries=params.get("retries", 1),
-        log_dir=log_dir, force=bool(params.get("force")), build_env=params.get("build_env"),
-        volumes=params.get("volumes") or [],
-        source_revision=params.get("source_revision") or "", source_url=params.get("source_url") or "",
-        version=p["tag"], journal=journal)
-    results = _build.build_plan(runner, engine, plan, profile, definitions, options, progress=progress,
+    plan = make_plan(options, definitions, profile, base_ids)
+    steps = _build.BuildOptions(
+        threads=options.threads, timeout=options.timeout, retries=options.retries, log_dir=options.logs,
+        force=options.force, build_env=dict(options.build_env), volumes=list(options.volumes),
+        source_revision=options.source_revision, source_url=options.source_url, version=options.tag,
+        journal=journal)
+    results = _build.build_plan(runner, engine, plan, profile, definitions, steps, progress=progress,
                                 existing=images)
     cancel = runner.cancel
     interrupted = cancel is not None and cancel.is_set()
@@ -180,7 +153,7 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
                          "seconds": base_seconds})
     summary["total_size"] += base_size
     summary["table"] = _build.summary_table(summary)
-    summary_file = params.get("summary_file") or os.path.join(work_dir, "summary.json")
+    summary_file = options.summary_path
     os.makedirs(os.path.dirname(summary_file), exist_ok=True)
     with open(summary_file + ".tmp", "w", encoding="utf-8") as handle:
         json.dump({k: v for k, v in summary.items() if k != "table"}, handle, indent=2, sort_keys=True)
@@ -189,41 +162,40 @@ def _build_locked(params, p, definitions, profile, runner, engine, progress, jou
     return summary
 
 
-def publish_images(params, runner=None, engine=None, check_mode=False):
+def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, engine: t.Any = None,
+                   check_mode: bool = False) -> t.Dict[str, t.Any]:
     """Publish local images to a registry with tag revisions; write the lock file. Returns a summary.
 
-    params: registry, namespace, tag, images (names; empty: every containergen image under
-    local_namespace:local_tag), local_namespace, local_prefix, local_tag, authfile, cert_dir,
-    tls_verify, lock_dir, lock_file (path without extension).
+    options.images: names; empty: every containergen image under local_namespace:local_tag.
+    options.lock_file: path without extension; None: no lock file.
 
     All or nothing for the floating tags of one run: every changed revision is pushed and verified
     first; only then do the floating tags move and the lock file get written, still under the
     publish lock. A failure before that moves no floating tag and leaves the lock file as it was.
     """
-    _options.validate(params, _options.PUBLISH_PARAMS)
     runner = runner or Runner()
-    engine = engine or make_engine(params)
+    engine = engine or make_engine(options)
     local = LocalStore.read(engine, runner)
-    local_namespace = (params.get("local_namespace") or "localhost/containergen").rstrip("/")
-    local_prefix, local_tag = params.get("local_prefix") or "", params.get("local_tag") or "latest"
-    wanted = list(params.get("images") or [])
+    local_namespace = options.local_namespace.rstrip("/")
+    local_prefix, local_tag = options.local_prefix, options.local_tag
+    wanted = list(options.images)
     if not wanted:
         wanted = local.image_names(local_namespace, local_prefix, local_tag)
     if not wanted:
         raise _publish.PublishError("no containergen image under %s/%s*:%s to publish"
                                     % (local_namespace, local_prefix, local_tag))
-    sources = {}
+    sources: t.Dict[str, str] = {}
     for name in wanted:
         ref = _plan.image_ref(name, local_namespace, local_prefix, local_tag)
         if ref not in local:
             raise _publish.PublishError("%s: local image %s does not exist (build it first)" % (name, ref))
         sources[name] = ref
-    registry = registry_client(params, runner, source_transport=engine.transport)
-    tag = params.get("tag") or "latest"
+    registry = registry_client(options, runner, source_transport=engine.transport)
+    tag = options.tag
     start = time.monotonic()
-    results = []
-    lock_files = []
-    with _publish.PublishLock(params.get("lock_dir") or "/run/lock", params["registry"]):
+    results: t.List[t.Dict[str, t.Any]] = []
+    lock_files: t.List[str] = []
+    with _publish.PublishLock(options.lock_dir, options.registry):
         for name in wanted:
             try:
                 results.append(_publish.publish_image(registry, name, sources[name], local.get(sources[name])["labels"],
@@ -237,10 +209,10 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
         entries = _publish.lock_entries(results)
         if not check_mode:
             _publish.move_floating_tags(registry, results)
-            if params.get("lock_file"):
+            if options.lock_file:
                 # under the publish lock: a partial publish updates its own entries and keeps the others'
-                entries = _publish.merge_lock_files(entries, params["lock_file"])
-                lock_files = [params["lock_file"] + ".yaml", params["lock_file"] + ".json"]
+                entries = _publish.merge_lock_files(entries, options.lock_file)
+                lock_files = [options.lock_file + ".yaml", options.lock_file + ".json"]
     return {
         "images": results,
         "pushed": [r["name"] for r in results if r["action"] == "pushed"],
@@ -253,8 +225,8 @@ def publish_images(params, runner=None, engine=None, check_mode=False):
     }
 
 
-def registry_client(params, runner=None, source_transport="containers-storage:"):
-    _options.validate(params, _options.REGISTRY_PARAMS)
-    return _publish.Registry(runner or Runner(), params["registry"], params.get("namespace") or "containergen",
-                             authfile=params.get("authfile"), cert_dir=params.get("cert_dir"),
-                             tls_verify=params.get("tls_verify", True), source_transport=source_transport)
+def registry_client(options: RegistryOptions, runner: t.Optional[Runner] = None,
+                    source_transport: str = "containers-storage:") -> _publish.Registry:
+    return _publish.Registry(runner or Runner(), options.registry, options.namespace, authfile=options.authfile,
+                             cert_dir=options.cert_dir, tls_verify=options.tls_verify,
+                             source_transport=source_transport)

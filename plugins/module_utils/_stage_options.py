@@ -19,15 +19,15 @@ import dataclasses
 import os
 import typing as t
 
-from ansible_collections.containergen.images.plugins.module_utils import _options
+from ansible_collections.containergen.images.plugins.module_utils import _engines, _options
 
 # The defaults (the modules' DOCUMENTATION repeats them as text, as validate-modules requires).
 PROFILE = "debian13"
 LOCAL_NAMESPACE = "localhost/containergen"
 REGISTRY_NAMESPACE = "containergen"
 TAG = "latest"
-ENGINE = "buildah"
-ENGINES = ("buildah", "docker")
+ENGINE = _engines.DEFAULT_ENGINE
+ENGINES = tuple(_engines.ENGINES)  # the names of the engines that exist
 ISOLATION = "chroot"
 ISOLATIONS = ("chroot", "oci")
 THREADS = 2

@@ -227,6 +227,7 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
 from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import build_images, plan_images
 from ansible_collections.containergen.images.plugins.module_utils._spec import build_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import BuildOptions
 
 
 def main():
@@ -234,18 +235,18 @@ def main():
         argument_spec=build_argument_spec(),
         supports_check_mode=True,
     )
-    params = module.params
     try:
+        options = BuildOptions.from_params(module.params)
         if module.check_mode:
-            plan = plan_images(params, runner=Runner())
-            todo = [i["name"] for i in plan["images"] if params["force"] or i["status"] != "up to date"]
+            plan = plan_images(options, runner=Runner())
+            todo = [i["name"] for i in plan["images"] if options.force or i["status"] != "up to date"]
             module.exit_json(changed=bool(todo), images_built=todo,
                              images_unchanged=[i for i in plan["order"] if i not in todo], images_failed=[], images=plan["images"],
                              images_interrupted=[], interrupted=False, counts={}, seconds=0.0, total_size=0, base={},
                              table=plan["table"])
-        progress = _ProgressWriter(params["progress_file"])
+        progress = _ProgressWriter(options.progress_file)
         try:
-            summary = build_images(params, progress=progress, watch_parents=True)
+            summary = build_images(options, progress=progress, watch_parents=True)
         finally:
             progress.close()
     except OptionError as exc:

@@ -81,6 +81,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils import _publish
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
 from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import RegistryOptions
 
 
 def main():
@@ -98,8 +99,9 @@ def main():
         keep = set()
         for path in params["lock_files"]:
             keep |= {_publish.parse_lock_ref(ref)[2] for ref in _publish.read_lock_file(path).values()}
-        results = _publish.cull(registry_client(params), params["images"], params["tag"], params["max_age_days"],
-                                keep, check_mode=module.check_mode)
+        registry = registry_client(RegistryOptions.from_params(params))
+        results = _publish.cull(registry, params["images"], params["tag"], params["max_age_days"], keep,
+                                check_mode=module.check_mode)
     module.exit_json(changed=any(r["deleted"] for r in results), images=results)
 
 

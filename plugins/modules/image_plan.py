@@ -113,6 +113,7 @@ from ansible_collections.containergen.images.plugins.module_utils._pipeline impo
 from ansible_collections.containergen.images.plugins.module_utils._spec import (
     definitions_argument_spec, engine_argument_spec,
 )
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import PlanOptions
 
 
 def main():
@@ -122,7 +123,8 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = plan_images(module.params, runner=Runner() if module.params["inspect_local"] else None)
+        result = plan_images(PlanOptions.from_params(module.params),
+                             runner=Runner() if module.params["inspect_local"] else None)
     except OptionError as exc:
         module.fail_json(msg=str(exc))
     except DefinitionError as exc:

@@ -80,6 +80,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils import _publish
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
 from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import RegistryOptions
 
 
 def main():
@@ -94,7 +95,7 @@ def main():
     )
     params = module.params
     with failing_on(module, _publish.PublishError, OSError, ValueError):
-        registry = registry_client(params)
+        registry = registry_client(RegistryOptions.from_params(params))
         entries = _publish.read_lock_file(params["lock_file"]) if params["lock_file"] else {}
         if params["action"] == "promote":
             results = _publish.promote(registry, entries, check_mode=module.check_mode)

@@ -166,6 +166,7 @@ from ansible_collections.containergen.images.plugins.module_utils._options impor
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import publish_images
 from ansible_collections.containergen.images.plugins.module_utils._publish import PublishError
 from ansible_collections.containergen.images.plugins.module_utils._spec import publish_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import PublishOptions
 
 
 def main():
@@ -177,7 +178,7 @@ def main():
         module.warn("TLS verification of %s is OFF (tls_verify: false): anyone on the path can read or change "
                     "what is published" % module.params["registry"])
     try:
-        summary = publish_images(module.params, check_mode=module.check_mode)
+        summary = publish_images(PublishOptions.from_params(module.params), check_mode=module.check_mode)
     except (PublishError, OptionError) as exc:
         module.fail_json(msg=str(exc))
     except CommandError as exc:  # before the first push (reading the local images)

@@ -70,6 +70,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils import _publish
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
 from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import RegistryOptions
 
 
 def main():
@@ -84,7 +85,7 @@ def main():
     )
     params = module.params
     with failing_on(module, _publish.PublishError, ValueError):
-        result = _publish.report(registry_client(params), params["name"], params["old"], params["new"], params["tag"])
+        result = _publish.report(registry_client(RegistryOptions.from_params(params)), params["name"], params["old"], params["new"], params["tag"])
     module.exit_json(changed=False, **result)
 
 

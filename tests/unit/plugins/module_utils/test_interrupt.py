@@ -262,9 +262,9 @@ def test_build_images_writes_an_interrupted_summary(tmp_path):
     images = [podman_image("base-img", ["example.org/base:1"])]
     run = ScriptedRun(cancel, images=images)
     params = {"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
-              "namespace": "localhost/cg-intr-unit", "work_dir": str(tmp_path / "work")}
+              "namespace": "localhost/cg-intr-unit", "work_dir": str(tmp_path / "work"), "timeout": 0}
     handler = signal.getsignal(signal.SIGINT)
-    summary = _pipeline.build_images(params, runner=Runner(run=run), engine=BuildahEngine(),
+    summary = _pipeline.build_images(_pipeline.BuildOptions.from_params(params), runner=Runner(run=run), engine=BuildahEngine(),
                                      lock_path=str(tmp_path / "build.lock"), cancel=cancel)
     written = json.loads((tmp_path / "work" / "summary.json").read_text())
     assert written["interrupted"] is True and summary["interrupted"] is True
@@ -286,8 +286,9 @@ def test_interrupt_while_waiting_for_the_build_lock(tmp_path):
         threading.Timer(0.3, cancel.request, ("interrupted by SIGTERM",)).start()
         start = time.monotonic()
         with pytest.raises(Cancelled) as info:
-            _pipeline.build_images({"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
-                                    "work_dir": str(tmp_path / "work")},
+            _pipeline.build_images(_pipeline.BuildOptions.from_params(
+                {"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
+                 "work_dir": str(tmp_path / "work"), "timeout": 0}),
                                    runner=Runner(run=run), engine=BuildahEngine(), lock_path=lock_path, cancel=cancel)
     assert time.monotonic() - start < 3
     assert str(info.value) == "interrupted by SIGTERM (while waiting for the build lock)"
@@ -350,8 +351,9 @@ def test_build_images_sweeps_the_journal_under_the_lock(tmp_path):
     (tmp_path / "defs" / "one" / "one.yaml").write_text("tcib_actions:\n  - run: 'true'\n")
     run = ScriptedRun(Cancel(), images=[podman_image("base-img", ["example.org/base:1"])],
                       dangling=[podman_image("deadbeef0000aaaa", [])])
-    _pipeline.build_images({"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
-                            "namespace": "localhost/cg-intr-unit", "work_dir": str(work)},
+    _pipeline.build_images(_pipeline.BuildOptions.from_params(
+        {"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
+         "namespace": "localhost/cg-intr-unit", "work_dir": str(work), "timeout": 0}),
                            runner=Runner(run=run), engine=BuildahEngine(), lock_path=str(tmp_path / "build.lock"))
     assert run.argvs[:3] == [["buildah", "containers", "--format", "{{.ContainerName}}"],
                              ["podman", "images", "--filter", "dangling=true", "--format", "json"],

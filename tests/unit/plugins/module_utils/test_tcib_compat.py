@@ -34,7 +34,7 @@ def test_every_tcib_file_loads(tcib):
 
 @pytest.mark.parametrize("profile", ["centos9", "ubi8"])
 def test_tcib_tree_plans_for_rpm_distros(tcib, profile):
-    plan = _pipeline.plan_images({"definitions_path": tcib, "profile": profile})
+    plan = _pipeline.plan_images(_pipeline.PlanOptions(definitions_path=tcib, profile=profile))
     assert len(plan["order"]) == 104
     assert plan["order"][0] == "base" or plan["order"][0] == "tripleo-ansible-ee"
     assert plan["order"].index("nova-base") < plan["order"].index("nova-api")
@@ -46,8 +46,8 @@ def test_tcib_tree_plans_for_rpm_distros(tcib, profile):
 
 
 def test_tcib_release_dependent_templates_render(tcib):
-    centos = {i["name"]: i for i in _pipeline.plan_images({"definitions_path": tcib, "profile": "centos9",
-                                                           "include": ["mariadb"]})["images"]}
+    centos = {i["name"]: i for i in _pipeline.plan_images(
+        _pipeline.PlanOptions(definitions_path=tcib, profile="centos9", include=["mariadb"]))["images"]}
     runs = [arg for verb, arg in centos["mariadb"]["steps"] if verb == "run"]
     # `tcib_release is version('8', '==') | ternary('', '.10.5')` on release 9
     assert any(run.endswith("security_reset.expect.10.5 /usr/local/bin/kolla_security_reset") for run in runs)
@@ -56,6 +56,6 @@ def test_tcib_release_dependent_templates_render(tcib):
 def test_tcib_fingerprints_differ_per_distro(tcib):
     fps = {}
     for profile in ("centos9", "ubi8"):
-        plan = _pipeline.plan_images({"definitions_path": tcib, "profile": profile, "include": ["keystone"]})
+        plan = _pipeline.plan_images(_pipeline.PlanOptions(definitions_path=tcib, profile=profile, include=["keystone"]))
         fps[profile] = {i["name"]: i["fingerprint"] for i in plan["images"]}["keystone"]
     assert fps["centos9"] != fps["ubi8"]
