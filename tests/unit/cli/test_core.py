@@ -111,3 +111,79 @@ def test_failure_line_is_the_module_message():
     output = ('TASK [x]\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "invalid image definitions:\\n'
               '/a/b.yaml: image \'b\': key \'tcib_usr\': unknown key"}\n')
     assert core._failure_line(output) == "invalid image definitions: /a/b.yaml: image 'b': key 'tcib_usr': unknown key"
+
+
+# ---- the collection and its profiles, found as Ansible finds them --------------------------------
+
+def fake_collection(tmp_path, profiles):
+    """A collections root holding containergen.images with these profiles (name: (family, distro, release))."""
+    root = tmp_path / "collections"
+    directory = root / "ansible_collections" / "containergen" / "images"
+    (directory / "plugins" / "module_utils").mkdir(parents=True)
+    (directory / "vars" / "profiles").mkdir(parents=True)
+    for name, (family, distro, release) in profiles.items():
+        (directory / "vars" / "profiles" / (name + ".yml")).write_text(
+            "name: %s\nfamily: %s\ndistro: %s\nrelease: '%s'\n" % (name, family, distro, release))
+    return str(root)
+
+
+def test_profiles_and_families_come_from_the_profile_files(tmp_path, monkeypatch):
+    root = fake_collection(tmp_path, {"alma9": ("redhat", "almalinux", "9"), "deb13": ("debian", "debian", "13")})
+    monkeypatch.setattr(core, "collection_root", lambda: root)
+    alma = core.build_variables(parse("--distro", "AlmaLinux", "--release", "9", "--repo-dir", str(tmp_path)))
+    assert alma["image_build_profile"] == "alma9"
+    assert alma["image_build_volumes"] == ["%s:/etc/yum.repos.d:ro" % tmp_path]
+    debian = core.build_variables(parse("--profile", "deb13", "--repo-dir", str(tmp_path)))
+    assert debian["image_build_volumes"] == ["%s:/etc/apt/sources.list.d:ro" % tmp_path]
+    with pytest.raises(core.CLIError, match=r"^--distro debian --release 12: no profile \(known: almalinux 9, debian 13\)"):
+        core.build_variables(parse("--distro", "debian", "--release", "12"))
+    assert core._profile_name("debian13") == "unknown profile (known: alma9, deb13)"
+
+
+def test_a_profile_of_an_unknown_family_cannot_take_a_repo_dir(tmp_path, monkeypatch):
+    root = fake_collection(tmp_path, {"arch1": ("arch", "arch", "1")})
+    monkeypatch.setattr(core, "collection_root", lambda: root)
+    with pytest.raises(core.CLIError, match=r"^--repo-dir: profile arch1 has family 'arch', not one of debian, redhat"):
+        core.build_variables(parse("--profile", "arch1", "--repo-dir", str(tmp_path)))
+
+
+def test_ubi_names_the_rhel_profile_as_before():
+    assert core.build_variables(parse("--distro", "ubi", "--release", "8"))["image_build_profile"] == "ubi8"
+    assert core.build_variables(parse("--distro", "rhel", "--release", "8"))["image_build_profile"] == "ubi8"
+
+
+def test_collection_found_on_ansible_paths_first(tmp_path, monkeypatch):
+    root = fake_collection(tmp_path, {})
+    monkeypatch.setattr(core, "ansible_collections_paths", lambda: [str(tmp_path / "none"), root])
+    monkeypatch.setattr(core.sys, "path", list(core.sys.path))
+    assert core.collection_root() == root
+    assert core.sys.path[0] == root
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", "/somewhere")
+    assert core.environment()["ANSIBLE_COLLECTIONS_PATH"] == "/somewhere"  # the playbook finds it the same way
+
+
+def test_collection_found_only_on_python_path_is_given_to_the_playbook(tmp_path, monkeypatch):
+    root = fake_collection(tmp_path, {})
+    monkeypatch.setattr(core, "ansible_collections_paths", lambda: [str(tmp_path / "none")])
+    monkeypatch.setattr(core.sys, "path", [root] + list(core.sys.path))
+    assert core.environment()["ANSIBLE_COLLECTIONS_PATH"] == os.pathsep.join([root, str(tmp_path / "none")])
+
+
+def test_missing_collection_is_one_line(tmp_path, monkeypatch, capsys):
+    from containergen_cli import main  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(core, "collections_paths", lambda: [str(tmp_path)])
+    monkeypatch.setattr(core, "ansible_collections_paths", lambda: [str(tmp_path)])
+    with pytest.raises(core.CLIError, match=r"^collection containergen.images not found in Ansible's collections "
+                                            r"paths \(%s\) nor Python's path" % tmp_path):
+        core.collection_root()
+    assert main.main(["plan"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("containergen: collection containergen.images not found") and err.count("\n") == 1
+
+
+def test_several_definition_problems_one_a_line():
+    assert core.definition_problems(["a.yaml: x"]) == "invalid image definitions: a.yaml: x"
+    assert core.definition_problems(["a.yaml: x", "b.yaml: y"]) == \
+        "invalid image definitions (2 problems):\na.yaml: x\nb.yaml: y"
+    output = 'fatal: [localhost]: FAILED! => {"msg": "invalid image definitions:\\n/a.yaml: x\\n/b.yaml: y"}\n'
+    assert core._failure_line(output) == "invalid image definitions (2 problems):\n/a.yaml: x\n/b.yaml: y"
