@@ -54,7 +54,7 @@ class BuildahEngine(StepEngine):
         return cls(isolation=params.get("isolation") or "chroot")
 
     # ---- inspection -------------------------------------------------------------------------
-    def list_images(self, run, attempts=6):
+    def list_images(self, run: t.Any, attempts: int = 6) -> t.Dict[str, t.Dict[str, t.Any]]:
         """All local images: {reference: {"id", "labels", "size"}}.
 
         podman fails ("image not known") when another process removes an image while it lists:
@@ -73,7 +73,7 @@ class BuildahEngine(StepEngine):
                 images[name] = info
         return images
 
-    def dangling_images(self, run):
+    def dangling_images(self, run: t.Any) -> t.List[t.Dict[str, t.Any]]:
         """Images no reference names: [{"id", "labels", "created" (epoch seconds)}]."""
         out = run([self.podman, "images", "--filter", "dangling=true", "--format", "json"], check=False)[1]
         try:
@@ -83,34 +83,36 @@ class BuildahEngine(StepEngine):
         return [{"id": item.get("Id") or "", "labels": item.get("Labels") or {}, "created": int(item.get("Created") or 0)}
                 for item in items or [] if item.get("Id")]
 
-    def tag(self, run, image_id, ref):
+    def tag(self, run: t.Any, image_id: str, ref: str) -> None:
         run([self.buildah, "tag", image_id, ref])
 
-    def remove_image(self, run, ref):
+    def remove_image(self, run: t.Any, ref: str) -> None:
         run([self.buildah, "rmi", ref], check=False)
 
     # ---- base images ------------------------------------------------------------------------
-    def import_rootfs(self, run, tarball, ref, changes):
+    def import_rootfs(self, run: t.Any, tarball: str, ref: str, changes: t.List[str]) -> str:
         """Import a root filesystem tarball as ref; changes are --change arguments. Returns the ID."""
         out = run([self.podman, "import", "--quiet"] + list(changes) + [tarball, ref])[1]
         return out.strip().splitlines()[-1].replace("sha256:", "")
 
-    def pull(self, run, source, ref):
+    def pull(self, run: t.Any, source: str, ref: str) -> None:
         run([self.podman, "pull", "--quiet", source])
         if source != ref:
             run([self.podman, "tag", source, ref])
 
-    def export_archive(self, run, ref, path):
+    def export_archive(self, run: t.Any, ref: str, path: str) -> None:
         run([self.podman, "save", "--quiet", "--format", "docker-archive", "-o", path, ref])
 
     # ---- building ---------------------------------------------------------------------------
-    def from_image(self, run, from_ref, name):
+    def from_image(self, run: t.Any, from_ref: str, name: str) -> str:
         """Create the working container; its name is unique so that parallel builds never clash."""
         container = "cg-%s-%s" % (name, uuid.uuid4().hex[:8])
         run([self.buildah, "from", "--pull=never", "--quiet", "--name", container, from_ref])
         return container
 
-    def run_step(self, run, container, command, shell=None, env=None, volumes=None):
+    def run_step(self, run: t.Any, container: str, command: t.Union[str, t.List[str]],
+                 shell: t.Optional[t.List[str]] = None, env: t.Optional[t.Mapping[str, str]] = None,
+                 volumes: t.Optional[t.List[str]] = None) -> t.Any:
         """One RUN: a string goes through the shell (/bin/sh -c unless SHELL was set); a list is argv.
         Volumes are bind mounts for this step only: nothing of them lands in the image."""
         argv = [self.buildah, "run", "--isolation", self.isolation, "--network", self.network]
@@ -125,12 +127,12 @@ class BuildahEngine(StepEngine):
             argv += (shell or ["/bin/sh", "-c"]) + [command]
         return run(argv, capture=False)
 
-    def capture(self, run, container, argv, user="root"):
+    def capture(self, run: t.Any, container: str, argv: t.List[str], user: str = "root") -> str:
         """Run argv in the working container as user and return its standard output."""
         return run([self.buildah, "run", "--isolation", self.isolation, "--network", self.network, "--user", user,
                     container, "--"] + list(argv))[1]
 
-    def configure(self, run, container, options):
+    def configure(self, run: t.Any, container: str, options: t.List[t.Tuple[str, t.Any]]) -> None:
         """Apply a batch of config steps [(verb, form)] in one `buildah config` call (a plain
         argument is taken as well: its form is parsed here)."""
         argv = [self.buildah, "config"]
@@ -149,21 +151,22 @@ class BuildahEngine(StepEngine):
         argv.append(container)
         run(argv)
 
-    def transfer(self, run, container, verb, sources, dest, chown=None):
+    def transfer(self, run: t.Any, container: str, verb: str, sources: t.List[str], dest: str,
+                 chown: t.Optional[str] = None) -> None:
         argv = [self.buildah, verb]
         if chown:
             argv += ["--chown", chown]
         run(argv + [container] + list(sources) + [dest])
 
-    def commit(self, run, container, ref):
+    def commit(self, run: t.Any, container: str, ref: str) -> str:
         """Commit the working container as ref (docker format: keeps HEALTHCHECK). Returns the image ID."""
         out = run([self.buildah, "commit", "--quiet", "--format", "docker", "--rm", container, ref])[1]
         return out.strip().splitlines()[-1] if out.strip() else ""
 
-    def remove_container(self, run, container):
+    def remove_container(self, run: t.Any, container: str) -> None:
         run([self.buildah, "rm", container], check=False)
 
-    def stop_leftover(self, container):
+    def stop_leftover(self, container: str) -> t.List[int]:
         """Kill the buildah processes a killed build left working on container (a RUN step goes on
         when only the build process is killed; a commit would still name its image)."""
         def match(argv):
@@ -171,7 +174,7 @@ class BuildahEngine(StepEngine):
                 and argv[1] in ("run", "commit", "copy", "add", "config") and container in argv[2:]
         return kill_leftover_groups(match)
 
-    def leftover_containers(self, run, prefix="cg-"):
+    def leftover_containers(self, run: t.Any, prefix: str = "cg-") -> t.List[str]:
         out = run([self.buildah, "containers", "--format", "{{.ContainerName}}"], check=False)[1]
         return [name for name in out.split() if name.startswith(prefix)]
 

@@ -78,7 +78,7 @@ def render_containerfile(planned: t.Any, profile: t.Mapping[str, t.Any], definit
     files, labels, group = {}, {}, []
     state = {"shell": ["/bin/sh", "-c"], "user": None}
 
-    def flush():
+    def flush() -> None:
         if group:
             script = group[0] if len(group) == 1 else " &&\n".join("(\n%s\n)" % s for s in group)
             lines.append("RUN " + json.dumps(state["shell"] + [script]))
@@ -89,7 +89,7 @@ def render_containerfile(planned: t.Any, profile: t.Mapping[str, t.Any], definit
     finish = manifest_script(profile, "printf '%%s-%%s\\n' %s %s && %s && printf '%%s-%%s\\n' %s %s-end"
                              % (head, tail, manifest_query(profile), head, tail))
 
-    def manifest_step():
+    def manifest_step() -> None:
         if state["user"] in ("root", "0"):
             group.append(finish)
             flush()
@@ -140,14 +140,14 @@ def render_containerfile(planned: t.Any, profile: t.Mapping[str, t.Any], definit
     return "\n".join(lines) + "\n", files, labels
 
 
-def _quote(text):
+def _quote(text: str) -> str:
     """A double-quoted Containerfile word: no variable expansion, escapes kept literal."""
     if "\n" in text or "\r" in text:
         raise ValueError("label text spans lines, which a Containerfile cannot hold: %r" % text[:80])
     return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
 
 
-def label_containerfile(image_id, labels):
+def label_containerfile(image_id: str, labels: t.Mapping[str, t.Any]) -> str:
     """Build 2: the labels on the image of build 1, in one instruction (one configuration-only step)."""
     pairs = " ".join("%s=%s" % (_quote(key), _quote(str(value))) for key, value in sorted(labels.items()))
     return "FROM %s\nLABEL %s\n" % (image_id, pairs)

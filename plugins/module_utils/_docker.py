@@ -164,7 +164,7 @@ class DockerEngine(Engine):
         return self._squash
 
     # ---- inspection -------------------------------------------------------------------------
-    def list_images(self, run):
+    def list_images(self, run: t.Any) -> t.Dict[str, t.Dict[str, t.Any]]:
         images = {}
         for item in self.api("images", "images"):
             info = {"id": item["Id"].split(":", 1)[-1], "labels": item.get("Labels") or {},
@@ -174,43 +174,40 @@ class DockerEngine(Engine):
                     images[ref] = info
         return images
 
-    def tag(self, run, image_id, ref):
+    def tag(self, run: t.Any, image_id: str, ref: str) -> None:
         repository, tag = split_ref(ref)
         _log(run, "# docker tag %s %s\n" % (image_id, ref))
         self.api("tag", "tag", image_id, repository, tag)
 
-    def remove_image(self, run, ref):
+    def remove_image(self, run: t.Any, ref: str) -> None:
         try:
             self.api("rmi", "remove_image", ref)
         except EngineError:
             pass
 
-    def dangling_images(self, run):
+    def dangling_images(self, run: t.Any) -> t.List[t.Dict[str, t.Any]]:
         """Top-level images no tag names: [{"id", "labels", "created" (epoch seconds)}]."""
         return [{"id": item["Id"].split(":", 1)[-1], "labels": item.get("Labels") or {},
                  "created": int(item.get("Created") or 0)}
                 for item in self.api("images", "images", filters={"dangling": True})]
 
-    def leftover_containers(self, run, prefix="cg-"):
-        return []  # the daemon removes build containers itself, also when a build is cancelled
-
-    def remove_container(self, run, container):
-        pass
+    # leftover_containers, stop_leftover, remove_container: the Engine defaults (nothing): the daemon
+    # removes build containers itself, also when a build is cancelled.
 
     # ---- base images ------------------------------------------------------------------------
-    def import_rootfs(self, run, tarball, ref, changes):
+    def import_rootfs(self, run: t.Any, tarball: str, ref: str, changes: t.List[str]) -> str:
         repository, tag = split_ref(ref)
         self.api("import", "import_image_from_file", tarball, repository=repository, tag=tag,
                  changes=[c for c in changes if c != "--change"])
         return self.api("inspect", "inspect_image", ref)["Id"].split(":", 1)[-1]
 
-    def pull(self, run, source, ref):
+    def pull(self, run: t.Any, source: str, ref: str) -> None:
         repository, tag = split_ref(source)
         self.api("pull", "pull", repository, tag=tag)
         if source != ref:
             self.tag(run, source, ref)
 
-    def adopt_base(self, run, ref, labels, work_dir):
+    def adopt_base(self, run: t.Any, ref: str, labels: t.Mapping[str, str], work_dir: str) -> t.Optional[str]:
         """Copy ref from the donor engine's store when it holds it with these labels (podman save |
         docker load, through a file). Returns the image ID, or None."""
         if self.donor is None or LocalStore.read(self.donor, run).labelled(ref, labels) is None:
@@ -229,7 +226,8 @@ class DockerEngine(Engine):
         return self.api("inspect", "inspect_image", ref)["Id"].split(":", 1)[-1]
 
     # ---- building ---------------------------------------------------------------------------
-    def build_image(self, run, planned, profile, definitions_dir, options):
+    def build_image(self, run: t.Any, planned: t.Any, profile: t.Mapping[str, t.Any], definitions_dir: str,
+                    options: t.Any) -> t.Dict[str, t.Any]:
         """Build one planned image; returns {image_id, manifest, timings} like the buildah engine."""
         timings = {"from": 0.0, "run": 0.0, "config": 0.0, "copy": 0.0, "commit": 0.0}
         marker = "containergen-manifest-%s" % uuid.uuid4().hex[:12]

@@ -456,3 +456,17 @@ def test_base_is_imported_into_docker_when_the_donor_has_another_recipe(tmp_path
 def _docker_recipe_digest():
     from ansible_collections.containergen.images.plugins.module_utils._bootstrap import BASE_CONFIG, recipe, recipe_hash
     return recipe_hash(dict(recipe(DEB_PROFILE), image_config=BASE_CONFIG))
+
+
+def test_refresh_bootstraps_even_when_the_donor_holds_the_recipe(tmp_path):
+    donor = Donor({"localhost/deb-rootfs:1": {"id": "x", "labels": {RECIPE_LABEL: _docker_recipe_digest()}, "size": 1}})
+    engine = DockerEngine(client=FakeClient(), donor=donor)
+    run = FakeRun()
+    assert ensure_base(Runner(run=run), engine, DEB_PROFILE, str(tmp_path), images={}, refresh=True) == \
+        ("imported", "bootstrapped")
+    assert [argv[0] for argv in run.argvs] == ["mmdebstrap"]  # no podman save
+
+
+def test_without_a_donor_docker_adopts_nothing(tmp_path):
+    engine = DockerEngine(client=FakeClient())
+    assert engine.adopt_base(Runner(run=FakeRun()), "localhost/deb-rootfs:1", {RECIPE_LABEL: "x"}, str(tmp_path)) is None
