@@ -206,10 +206,8 @@ def _render(env, image, key, value, context):
 
 def _split_words(image, key, value):
     """ENTRYPOINT/CMD as TripleO writes them: a string split on white space, or a list."""
-    if isinstance(value, list):
-        return value
     try:
-        return shlex.split(value)
+        return value if isinstance(value, list) else _contract.exec_words(value)
     except ValueError as exc:
         raise DefinitionError(["%s: cannot split into words: %s" % (image.where(key), exc)])
 
@@ -356,7 +354,7 @@ def _check_step(verb: str, arg: t.Any) -> t.Tuple[t.Any, t.List[str]]:
         words = arg
         if isinstance(arg, str):
             try:
-                words = shlex.split(arg)
+                words = _contract.exec_words(arg)
             except ValueError as exc:
                 return arg, ["cannot split into words: %s" % exc]
         problems.append(_words_problem(words))
