@@ -22,9 +22,7 @@ import stat
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import _contract, _validate
-from ansible_collections.containergen.images.plugins.module_utils._contract import (  # noqa: F401 (re-exported)
-    LABEL_PREFIX, transfer_words,
-)
+from ansible_collections.containergen.images.plugins.module_utils._contract import transfer_words
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
     TCIB_KEYS, DefinitionError, is_inside, resolve_packages,
 )
