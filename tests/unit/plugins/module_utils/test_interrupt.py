@@ -286,10 +286,11 @@ def test_interrupt_while_waiting_for_the_build_lock(tmp_path):
         threading.Timer(0.3, cancel.request, ("interrupted by SIGTERM",)).start()
         start = time.monotonic()
         with pytest.raises(Cancelled) as info:
-            _pipeline.build_images(_pipeline.BuildOptions.from_params(
-                {"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
-                 "work_dir": str(tmp_path / "work"), "timeout": 0}),
-                                   runner=Runner(run=run), engine=BuildahEngine(), lock_path=lock_path, cancel=cancel)
+            options = _pipeline.BuildOptions.from_params({
+                "definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
+                "work_dir": str(tmp_path / "work"), "timeout": 0})
+            _pipeline.build_images(options, runner=Runner(run=run), engine=BuildahEngine(), lock_path=lock_path,
+                                   cancel=cancel)
     assert time.monotonic() - start < 3
     assert str(info.value) == "interrupted by SIGTERM (while waiting for the build lock)"
     assert run.calls == []  # no sweep without the lock
@@ -351,10 +352,11 @@ def test_build_images_sweeps_the_journal_under_the_lock(tmp_path):
     (tmp_path / "defs" / "one" / "one.yaml").write_text("tcib_actions:\n  - run: 'true'\n")
     run = ScriptedRun(Cancel(), images=[podman_image("base-img", ["example.org/base:1"])],
                       dangling=[podman_image("deadbeef0000aaaa", [])])
-    _pipeline.build_images(_pipeline.BuildOptions.from_params(
-        {"definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
-         "namespace": "localhost/cg-intr-unit", "work_dir": str(work), "timeout": 0}),
-                           runner=Runner(run=run), engine=BuildahEngine(), lock_path=str(tmp_path / "build.lock"))
+    options = _pipeline.BuildOptions.from_params({
+        "definitions_path": str(tmp_path / "defs"), "base_image": "example.org/base:1",
+        "namespace": "localhost/cg-intr-unit", "work_dir": str(work), "timeout": 0})
+    _pipeline.build_images(options, runner=Runner(run=run), engine=BuildahEngine(),
+                           lock_path=str(tmp_path / "build.lock"))
     assert run.argvs[:3] == [["buildah", "containers", "--format", "{{.ContainerName}}"],
                              ["podman", "images", "--filter", "dangling=true", "--format", "json"],
                              ["buildah", "rmi", "deadbeef0000aaaa"]]
