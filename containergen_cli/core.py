@@ -312,7 +312,7 @@ def _given_file(options, default):
 
 def _checks(command):
     """(option, dest, check, repeatable) of command, in the order the options are documented."""
-    options, validate, _ = _collection_utils()
+    options, validate = _collection_utils()[:2]
     optional = options.optional
     image = [
         ("--config-path", "config_path", optional(options.existing_dir), False),
@@ -421,7 +421,7 @@ def build_options(args: argparse.Namespace) -> t.Any:
         "timeout": getattr(args, "build_timeout", None),
         "force": getattr(args, "force", None),
     }
-    options, _, stage = _collection_utils()
+    options, stage = _collection_utils()[0], stage_options()
     try:
         return stage.BuildOptions.from_params(params)
     except options.OptionError as exc:  # check_args has already named the command line option
@@ -475,7 +475,7 @@ def publish_options(args: argparse.Namespace, local_namespace: t.Optional[str] =
         "engine": getattr(args, "engine", None),
         "docker_host": getattr(args, "docker_host", None),
     }
-    options, _, stage = _collection_utils()
+    options, stage = _collection_utils()[0], stage_options()
     try:
         return stage.PublishOptions.from_params(params)
     except options.OptionError as exc:
@@ -683,7 +683,7 @@ def _failure_line(output: str) -> str:
         found = re.findall(pattern, output)
         if found:
             text = found[-1].encode().decode("unicode_escape", "replace") if pattern.startswith('"') else found[-1]
-            head, _, rest = text.partition("\n")
+            head, rest = text.partition("\n")[::2]
             if head == "invalid image definitions:" and rest.strip():
                 return definition_problems([" ".join(line.split())[:1000] for line in rest.splitlines() if line.strip()])
             return " ".join(text.split())[:1000]
