@@ -157,7 +157,7 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def _key_values(items, option):
+def _key_values(items: t.Iterable[str], option: str) -> t.Dict[str, str]:
     result = {}
     for item in items:
         if "=" not in item:
@@ -182,7 +182,7 @@ def _profile(args: argparse.Namespace) -> str:
     return stage_options().PROFILE
 
 
-def _config_file_images(path):
+def _config_file_images(path: str) -> t.List[str]:
     """Image names from tripleoclient's container_images file (registry/namespace/prefix-name:tag)."""
     import yaml  # pylint: disable=import-outside-toplevel
     try:
@@ -203,7 +203,7 @@ def _config_file_images(path):
     return names
 
 
-def _show(value):
+def _show(value: t.Any) -> str:
     return _collection_utils()[0].show(value)
 
 
@@ -284,7 +284,7 @@ def profile_info(name: str) -> t.Dict[str, str]:
     raise CLIError("--profile %s: unknown profile (known: %s)" % (_show(name), ", ".join(p["name"] for p in profiles())))
 
 
-def _docker_host(value):
+def _docker_host(value: str) -> t.Optional[str]:
     if value and not re.match(r"(unix|tcp|ssh|npipe)://\S+\Z", value):
         return "must be a Docker daemon URL such as unix:///run/docker.sock or tcp://127.0.0.1:2375"
     return None
@@ -295,7 +295,7 @@ def _profile_name(value: str) -> t.Optional[str]:
     return None if value in known else "unknown profile (known: %s)" % ", ".join(known)
 
 
-def _key_value_check(key_check):
+def _key_value_check(key_check: t.Callable[[str], t.Optional[str]]) -> t.Callable[[str], t.Optional[str]]:
     def check(value):
         if "=" not in value:
             return "expected KEY=VALUE"
@@ -303,14 +303,14 @@ def _key_value_check(key_check):
     return check
 
 
-def _given_file(options, default):
+def _given_file(options: types.ModuleType, default: str) -> t.Callable[[str], t.Optional[str]]:
     """A file option whose default may be absent, but whose given value must exist."""
     def check(value):
         return None if value == default else options.existing_file(value)
     return check
 
 
-def _checks(command):
+def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Optional[str]], bool]]:
     """(option, dest, check, repeatable) of command, in the order the options are documented."""
     options, validate = _collection_utils()[:2]
     optional = options.optional
@@ -365,7 +365,7 @@ def _checks(command):
     return {"plan": image, "build": build, "publish": publish, "report": report}[command]
 
 
-def check_args(command, args):
+def check_args(command: str, args: argparse.Namespace) -> None:
     """Check every option value of command; raise UsageError("--option VALUE: reason") for the first bad one."""
     options = _collection_utils()[0]
     for option, dest, check, repeatable in _checks(command):
@@ -691,12 +691,12 @@ def _failure_line(output: str) -> str:
     return tail[-1] if tail else "ansible-playbook failed"
 
 
-def read_json(path):
+def read_json(path: str) -> t.Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def build(args, out=sys.stdout):
+def build(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:
     """containergen build: plan, build, optionally publish. Returns the summary dict."""
     check_args("build", args)
     variables = build_variables(args)
@@ -712,7 +712,7 @@ def build(args, out=sys.stdout):
     return summary
 
 
-def publish(args, out=sys.stdout):
+def publish(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:
     check_args("publish", args)
     variables = publish_variables(args)
     run_playbook("publish", variables, out=out)

@@ -11,7 +11,7 @@ import typing as t
 from containergen_cli import __version__, core
 
 
-def _print_summary(summary, args, out):
+def _print_summary(summary: t.Dict[str, t.Any], args: argparse.Namespace, out: t.TextIO) -> None:
     if args.json:
         out.write(json.dumps({k: v for k, v in summary.items() if k != "table"}, indent=2, sort_keys=True) + "\n")
     elif summary.get("table"):
@@ -65,7 +65,7 @@ def _terminate(signum, frame):
     raise core.Interrupted(signum)
 
 
-def main(argv=None, out=sys.stdout):
+def main(argv: t.Optional[t.List[str]] = None, out: t.TextIO = sys.stdout) -> int:
     """Run one command; returns the exit status. SIGINT or SIGTERM end it with one line and
     128 + the signal (130, 143); a running playbook is stopped first (core.run_playbook)."""
     try:
