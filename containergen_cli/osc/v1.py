@@ -18,7 +18,10 @@ class _Base(command.Command):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        type(self).adder(parser)
+        try:
+            type(self).adder(parser)
+        except core.CLIError as exc:  # the collection is not installed: its defaults are unknown
+            raise exceptions.CommandError(str(exc))
         return parser
 
     def take_action(self, parsed_args):
