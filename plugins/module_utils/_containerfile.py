@@ -151,5 +151,3 @@ def label_containerfile(image_id: str, labels: t.Mapping[str, t.Any]) -> str:
     """Build 2: the labels on the image of build 1, in one instruction (one configuration-only step)."""
     pairs = " ".join("%s=%s" % (_quote(key), _quote(str(value))) for key, value in sorted(labels.items()))
     return "FROM %s\nLABEL %s\n" % (image_id, pairs)
-
-

@@ -28,10 +28,8 @@ this process is killed before it could.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import shlex
 import socket
 import tarfile
 import tempfile

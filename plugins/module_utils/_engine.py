@@ -261,4 +261,3 @@ class LocalStore(object):
         pattern = "%s/%s" % (namespace, prefix)
         return sorted(info["labels"][IMAGE_LABEL] for ref, info in self.images.items()
                       if ref.startswith(pattern) and ref.endswith(":" + tag) and info["labels"].get(IMAGE_LABEL))
-
