@@ -348,8 +348,16 @@ def test_mariadb_kolla_bootstrap_one_shot(built, runner):
                       env={"KOLLA_BOOTSTRAP": "", "DB_ROOT_PASSWORD": DB_PASSWORD, "DB_MAX_TIMEOUT": "120"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert DB_PASSWORD not in proc.stdout + proc.stderr
-    name = runner.run("mariadb", runner.config_dir("mariadb"), volumes=mount).name
+    # The first Galera node starts as kolla-ansible starts it: BOOTSTRAP_ARGS appended to the command.
+    name = runner.run("mariadb", runner.config_dir("mariadb"), volumes=mount,
+                      env={"BOOTSTRAP_ARGS": "--wsrep-new-cluster"}).name
     wait_for("answering", lambda: mariadb_query(name, "SELECT 1").stdout.strip() == "1", READY_TIMEOUT, name)
+    assert "Running command: '/usr/bin/mariadbd-safe --wsrep-new-cluster'" in logs(name)
+    # KOLLA_UPGRADE one-shot against the running server; the password never reaches argv or the log.
+    upgrade = runner.run("mariadb", runner.config_dir("mariadb"), detach=False, timeout=300, env={
+        "KOLLA_UPGRADE": "", "DB_HOST": "127.0.0.1", "DB_PORT": "21306", "DB_ROOT_PASSWORD": DB_PASSWORD})
+    assert upgrade.returncode == 0, upgrade.stdout[-3000:] + upgrade.stderr[-3000:]
+    assert DB_PASSWORD not in upgrade.stdout + upgrade.stderr
     assert_stops_on_sigterm(name)
 
 
