@@ -405,6 +405,8 @@ def test_rabbitmq_cookie_from_kolla_bootstrap_and_environment(built, runner):
 
 def test_memcached(built, runner):
     name = start_healthy(runner, "memcached", lambda n: memcached_answers())
+    # kolla-ansible's own healthcheck command line for this service works in the image too.
+    assert podman("exec", name, "healthcheck_listen", "memcached", "21211", check=False).returncode == 0
     assert_health_follows_service(name, "memcached")
     assert_stops_on_sigterm(name, "memcached")
 
@@ -414,6 +416,7 @@ def test_redis_saves_its_data(built, runner):
     name = start_healthy(runner, "redis", lambda n: redis_answers(), volumes=["%s:/var/lib/redis" % volume])
     assert redis_command("SET", "cg-infra", "kept") == b"+OK\r\n+OK\r\n"
     assert "Ready to accept connections" in logs(name)
+    assert podman("exec", name, "healthcheck_listen", "redis-server", "21379", check=False).returncode == 0
     assert_health_follows_service(name, "redis")
     assert_stops_on_sigterm(name, "redis")
     assert "DB saved on disk" in logs(name)
@@ -428,6 +431,7 @@ def test_haproxy(built, runner):
     # stats (auth required) and a service from services.d/ answer as well.
     assert http_status("http://127.0.0.1:21180/") == 401
     wait_for("proxying", lambda: http_status("http://127.0.0.1:21182/") == 200, 30, name)
+    assert podman("exec", name, "healthcheck_curl", "http://127.0.0.1:21181", check=False).returncode == 0
     assert_health_follows_service(name, "haproxy")
     assert_stops_on_sigterm(name, "haproxy")
 
