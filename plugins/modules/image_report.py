@@ -70,14 +70,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.containergen.images.plugins.module_utils import _publish
 from ansible_collections.containergen.images.plugins.module_utils._pipeline import registry_client
 from ansible_collections.containergen.images.plugins.module_utils._spec import failing_on, registry_argument_spec
-from ansible_collections.containergen.images.plugins.module_utils._stage_options import RegistryOptions
+from ansible_collections.containergen.images.plugins.module_utils._stage_options import TAG, RegistryOptions
 
 
 def main():
     module = AnsibleModule(
         argument_spec=registry_argument_spec(
             name={"type": "str", "required": True},
-            tag={"type": "str", "default": "latest"},
+            tag={"type": "str", "default": TAG},
             old={"type": "str"},
             new={"type": "str"},
         ),
