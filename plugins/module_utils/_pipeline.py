@@ -6,7 +6,9 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 # Do not use this from other collections or standalone plugins/modules!
 
-"""definitions → plan → build: the entry points the modules and the command line call."""
+"""definitions → plan → build, and publish: the entry points the modules and the command line call.
+
+Each takes the options object of its stage (_stage_options), built once from checked parameters."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
     apply_extra_config, load_definitions, load_profile,
 )
 from ansible_collections.containergen.images.plugins.module_utils._engine import UP_TO_DATE, LocalStore
-from ansible_collections.containergen.images.plugins.module_utils._engines import make_engine  # noqa: F401
+from ansible_collections.containergen.images.plugins.module_utils._engines import make_engine
 
 PlanOptions = _stage_options.PlanOptions
 BuildOptions = _stage_options.BuildOptions
