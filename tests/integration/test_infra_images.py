@@ -291,6 +291,10 @@ def test_image_runs_kolla_start_as_its_service_user(built, image):
         assert out.startswith("uid=%d(%s) gid=%d(%s)" % (uid, user, uid, user)), out
         if user != "_chrony":
             assert "42400(kolla)" in out, out
+    # No user with an id picked by a package script (Debian's dynamic range starts at 100).
+    passwd = podman("run", "--rm", "--user", "root", "--entrypoint", "getent", ref(image), "passwd").stdout
+    dynamic = [line for line in passwd.splitlines() if 100 <= int(line.split(":")[2]) < 42400]
+    assert dynamic == [], dynamic
 
 
 def test_no_per_deployment_state_in_the_images(built):
