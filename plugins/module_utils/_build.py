@@ -8,8 +8,10 @@
 
 """Build a plan as a DAG: an image starts as soon as its parent is done, up to N at once.
 
-A failure stops only its descendants. An image whose fingerprint matches the image already at
-its reference (or any local image) is not rebuilt. Working containers are removed whatever happens.
+Only scheduling: each image is built by engine.build_image (see _engine.Engine), whatever the
+engine. A failure stops only its descendants. An image whose fingerprint matches the image already
+at its reference (or any local image) is not rebuilt (the rule is _engine.LocalStore.decide).
+Working containers are removed whatever happens.
 
 An interrupted build (see _command.Cancel) starts nothing more, kills the running steps, removes
 their working containers, tags and commits nothing afterwards and reports the images it did not
