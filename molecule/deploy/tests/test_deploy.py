@@ -35,6 +35,8 @@ PREFIX = V["deploy_prefix"]
 ADDRESS = V["deploy_address"]
 SERVICES = [item["name"] for item in V["deploy_infra"] + V["deploy_openstack"]]
 COPY_ONCE = V["deploy_copy_once"]
+# vars/main.yml reads the same variable (its value there is a template).
+NAMESPACE = os.environ.get("CG_DEPLOY_NAMESPACE") or "localhost/cg-deploy"
 OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
 
 
@@ -173,8 +175,26 @@ def test_every_container_stops_within_10s_of_sigterm():
         code = int(podman("inspect", "--format", "{{.State.ExitCode}}", PREFIX + name).stdout.strip())
         results[name] = (signal, elapsed, code)
         print("deploy: %-15s stop (%s) %5.1f s, exit code %s" % (name, signal, elapsed, code))
-    # 0: the service exited by itself; 143: killed by the SIGTERM it did not handle; 137 would be
-    # podman's SIGKILL after the 10 s.
-    unclean = {name: r for name, r in results.items() if r[1] >= 10 or r[2] not in (0, 143)}
+    # 0: the service exited by itself; 143: ended by the SIGTERM it did not handle; 142: ended by
+    # oslo.service's own graceful_shutdown_timeout alarm (5 s in nova.conf); 137 would be podman's
+    # SIGKILL after the 10 s.
+    unclean = {name: r for name, r in results.items() if r[1] >= 10 or r[2] not in (0, 142, 143)}
     assert not unclean, unclean
     assert all(result[0] in ("SIGTERM", "15") for result in results.values()), results
+
+
+@pytest.mark.parametrize("name", [item["name"] for item in V["deploy_openstack"]])
+def test_image_healthcheck_fails_when_the_service_does_not_answer(name):
+    """After the stop: the image's own healthcheck, with the service's configuration in place but
+    nothing listening or connected, must fail."""
+    image = "%s/%s:%s" % (NAMESPACE, [item["image"] for item in V["deploy_openstack"] if item["name"] == name][0],
+                          V["deploy_tag"])
+    test = json.loads(podman("image", "inspect", "--format", "{{json .Config.Healthcheck.Test}}", image).stdout)
+    assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, test
+    check = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
+    proc = podman("run", "--rm", "--network", "host", "--user", "root", "--env", "KOLLA_CONFIG_STRATEGY=COPY_ALWAYS",
+                  "--volume", "%s/%s:/var/lib/kolla/config_files:ro" % (_path("deploy_config_dir"), name),
+                  "--entrypoint", "/bin/bash", image, "-c", 'kolla_set_configs >/dev/null 2>&1 || exit 99; exec "$@"', "check",
+                  *check, check=False)
+    # 99: the configuration was not copied; 125-127: podman or the shell could not run the check
+    assert proc.returncode not in (0, 99, 125, 126, 127), (name, proc.returncode, proc.stdout, proc.stderr)
