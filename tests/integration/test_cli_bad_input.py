@@ -171,3 +171,17 @@ def test_modules_refuse_the_same_values_with_the_parameter_name(name, args, mess
     assert result.get("failed") is True, result
     assert result["msg"].startswith(message), result["msg"]
     assert ours() == []
+
+
+def test_several_definition_problems_are_one_a_line(tmp_path):
+    """Bad definitions (not options): exit 1, a count on the first line, then each problem naming its file."""
+    for name, text in (("a", "tcib_usr: x\n"), ("b", "tcib_packages: 3\n")):
+        (tmp_path / "defs" / name).mkdir(parents=True)
+        (tmp_path / "defs" / name / (name + ".yaml")).write_text(text)
+    proc = run([CONTAINERGEN, "plan", "--config-path", str(tmp_path / "defs"), "--namespace", NAMESPACE])
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "containergen plan: invalid image definitions (2 problems):"
+    assert [line.split(":")[0] for line in lines[1:]] == [str(tmp_path / "defs" / "a" / "a.yaml"),
+                                                          str(tmp_path / "defs" / "b" / "b.yaml")]
+    assert "key 'tcib_usr'" in lines[1] and "key 'tcib_packages'" in lines[2]
