@@ -543,7 +543,8 @@ def test_plan_table(tree):
 
 REAL_NAMES = sorted([
     "base", "chrony", "cron", "haproxy", "mariadb", "memcached", "os", "glance-api", "keystone", "neutron-base",
-    "neutron-server", "nova-base", "nova-api", "nova-conductor", "nova-scheduler", "rabbitmq", "redis", "rsyslog",
+    "neutron-server", "nova-base", "nova-api", "nova-conductor", "nova-scheduler", "placement-api", "rabbitmq", "redis",
+    "rsyslog",
 ])
 
 
@@ -556,7 +557,7 @@ def real_images():
 def test_real_set_plans_on_every_profile(real_images, profile_name):
     profile = load_profile(str(PROFILES_DIR), profile_name)
     plan = make_plan(real_images, profile)
-    assert len(plan) == 18
+    assert len(plan) == 19
     assert sorted(p.name for p in plan) == REAL_NAMES
     assert plan[0].name == "base" and plan[0].from_ref == profile["base"]["image"]
     position = {p.name: i for i, p in enumerate(plan)}
@@ -572,13 +573,17 @@ def test_real_keystone_rendering_differs_between_debian12_and_ubi8(real_images):
         assert [p.name for p in plan] == ["base", "os", "keystone"]
         steps[name] = plan[-1].steps
     assert steps["debian12"][1] == ("run", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install "
-                                           "-y -qq --no-install-recommends keystone")
+                                           "-y -qq --no-install-recommends python3-keystone apache2 "
+                                           "libapache2-mod-wsgi-py3")
     assert steps["ubi8"][1] == ("run", "microdnf -y --nodocs --setopt=install_weak_deps=0 install "
                                        "openstack-keystone httpd mod_ssl python3-mod_wsgi")
-    # everything but the run step is the same
-    assert steps["debian12"][:1] + steps["debian12"][2:] == steps["ubi8"][:1] + steps["ubi8"][2:] == [
-        ("user", "root"), ("healthcheck", "CMD test -x /usr/bin/keystone-manage"),
-        ("cmd", ["keystone-wsgi-public"]), ("user", "keystone")]
+    # apache's own setup differs (Debian's apache2 layout, Red Hat's httpd); the rest is the same
+    assert "a2enmod -q wsgi" in steps["debian12"][3][1] and "a2enmod" not in steps["ubi8"][3][1]
+    assert "/etc/httpd/conf/httpd.conf" in steps["ubi8"][3][1]
+    assert steps["debian12"][:1] + steps["debian12"][2:3] + steps["debian12"][4:] == \
+        steps["ubi8"][:1] + steps["ubi8"][2:3] + steps["ubi8"][4:] == [
+            ("user", "root"), ("copy", "extend_start.sh /usr/local/bin/kolla_extend_start"),
+            ("healthcheck", "CMD healthcheck_openstack api apache")]
 
 
 @pytest.mark.parametrize("profile_name", ["debian13", "debian12"])

@@ -21,16 +21,20 @@ if [ -n "${KOLLA_FINISH_UPGRADE+set}" ]; then
 fi
 
 # apache2: Debian's environment (run, lock and log dirs), and no pid file left by a killed run.
-# shellcheck disable=SC2034  # read by /etc/apache2/envvars
-APACHE_CONFDIR=
-# shellcheck source=/dev/null
-. /etc/apache2/envvars
-install -d /var/run/apache2
-rm -rf /var/run/apache2/*
-# kolla-ansible's keystone-startup.sh execs "apache2 $@": without -DFOREGROUND apache2 would detach
+if [ -f /etc/apache2/envvars ]; then
+    # shellcheck disable=SC2034  # read by /etc/apache2/envvars
+    APACHE_CONFDIR=
+    # shellcheck source=/dev/null
+    . /etc/apache2/envvars
+    install -d /var/run/apache2
+    rm -rf /var/run/apache2/*
+else
+    rm -rf /var/run/httpd/* /run/httpd/* /tmp/httpd*
+fi
+# kolla-ansible's keystone-startup.sh execs "apache2 $@" (httpd): without -DFOREGROUND it would detach
 # and the container would end, so the foreground flag is passed when the command does not give it.
 case "${CMD:-}" in
-    */keystone-startup.sh|*/apache2|apache2)
+    */keystone-startup.sh|*/apache2|apache2|*/httpd|httpd)
         # shellcheck disable=SC2034  # read by kolla_start
         case " ${CMD} ${ARGS:-} " in *" -DFOREGROUND "*) ;; *) ARGS="${ARGS:+${ARGS} }-DFOREGROUND" ;; esac ;;
 esac
