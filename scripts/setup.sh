@@ -11,7 +11,7 @@ mkdir -p "$stamp_dir"
 
 log() { printf '[setup] %s\n' "$*"; }
 
-apt_packages=(buildah podman skopeo runc mmdebstrap uidmap catatonit rsync shellcheck
+apt_packages=(buildah podman skopeo runc mmdebstrap uidmap apt-utils catatonit rsync shellcheck
               ca-certificates openssl git curl docker-registry apt-cacher-ng docker.io jq)
 missing=()
 for pkg in "${apt_packages[@]}"; do

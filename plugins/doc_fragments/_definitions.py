@@ -91,4 +91,17 @@ options:
     type: list
     elements: path
     default: []
+  refresh:
+    description:
+      - V(updates) checks every image of the plan that is up to date by its fingerprint for package updates
+        (the package manager's own resolution against repository indexes fetched once per run, in throwaway
+        containers of the existing images; buildah engine only). An image with updates is stale, and so are its
+        descendants.
+      - image_plan shows them in the status; image_build rebuilds exactly them (a stale base image is bootstrapped
+        again, which rebuilds everything). The updates go into the rebuilt image's fingerprint and its
+        C(containergen.refresh) label.
+      - V(none) checks nothing.
+    type: str
+    choices: [none, updates]
+    default: none
 """

@@ -42,6 +42,9 @@ PARENT_LABEL = LABEL_PREFIX + "parent"
 PROFILE_LABEL = LABEL_PREFIX + "profile"
 # On a bootstrapped base: the hash of its recipe (made again only when the recipe changes).
 RECIPE_LABEL = LABEL_PREFIX + "bootstrap"
+# The package updates an image was rebuilt for (see _freshness), as JSON {image name: [NAME=VERSION]}:
+# keyed by the name because a child inherits the label of its parent.
+REFRESH_LABEL = LABEL_PREFIX + "refresh"
 
 OCI_TITLE = "org.opencontainers.image.title"
 OCI_CREATED = "org.opencontainers.image.created"
@@ -81,6 +84,8 @@ def image_labels(planned: t.Any, profile: t.Mapping[str, t.Any], manifest: t.Map
     # which is not part of the content (an image is reused across namespaces by fingerprint). A
     # child empties the label it would inherit (a Containerfile, hence docker, cannot remove one).
     labels[OCI_BASE_NAME] = planned.from_ref if planned.parent is None else ""
+    if getattr(planned, "refresh", None):
+        labels[REFRESH_LABEL] = json.dumps({planned.name: list(planned.refresh)}, separators=(",", ":"))
     if options.source_revision:
         labels[OCI_REVISION] = options.source_revision
     if options.source_url:

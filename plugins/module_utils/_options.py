@@ -193,6 +193,7 @@ DEFINITION_PARAMS: t.Dict[str, Check] = {
     "timeout": timeout_or_zero,
     "retries": _validate.non_negative_int,
     "volumes": each(volume),
+    "refresh": lambda value: None if value in ("none", "updates") else "must be none or updates",
 }
 
 PUBLISH_PARAMS: t.Dict[str, Check] = {

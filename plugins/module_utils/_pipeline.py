@@ -15,11 +15,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 import time
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import (
-    _bootstrap, _build, _plan, _publish, _stage_options,
+    _bootstrap, _build, _freshness, _plan, _publish, _stage_options,
 )
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, Runner, interruptible,
@@ -30,6 +32,7 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
 )
 from ansible_collections.containergen.images.plugins.module_utils._engine import UP_TO_DATE, LocalStore
 from ansible_collections.containergen.images.plugins.module_utils._engines import make_engine
+from ansible_collections.containergen.images.plugins.module_utils._options import OptionError
 
 PlanOptions = _stage_options.PlanOptions
 BuildOptions = _stage_options.BuildOptions
@@ -49,11 +52,39 @@ def load(options: PlanOptions) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any]
 
 
 def make_plan(options: PlanOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
-              base_ids: t.Mapping[str, str]) -> t.List[t.Any]:
+              base_ids: t.Mapping[str, str], refresh: t.Optional[t.Mapping[str, t.List[str]]] = None) -> t.List[t.Any]:
     return _plan.make_plan(definitions, profile, base_ids=base_ids, include=list(options.include),
                            exclude=list(options.exclude), namespace=options.namespace, prefix=options.prefix,
                            tag=options.tag, extra_labels=dict(options.labels),
-                           template_vars=dict(options.template_vars), extra_roots=list(options.extra_roots))
+                           template_vars=dict(options.template_vars), extra_roots=list(options.extra_roots),
+                           refresh=refresh)
+
+
+def fresh_plan(options: PlanOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
+               store: LocalStore, base_ids: t.Mapping[str, str], runner: Runner,
+               lists_root: t.Optional[str] = None) -> t.Tuple[t.List[t.Any], t.Optional[t.Dict[str, t.Any]]]:
+    """The plan with the refresh salts the local images carry (an image rebuilt for updates stays up
+    to date) and, with refresh=updates, the update check: stale images get their new salt, hence a new
+    fingerprint (their descendants follow through the parent's). Returns (plan, check or None)."""
+    salts = _freshness.carried_salts(make_plan(options, definitions, profile, base_ids), store)
+    plan = make_plan(options, definitions, profile, base_ids, salts)
+    if options.refresh != "updates":
+        return plan, None
+    if options.engine != "buildah":
+        raise OptionError("refresh", options.refresh, "needs the buildah engine (the check runs podman containers)")
+    temporary = lists_root is None
+    lists_root = lists_root or tempfile.mkdtemp(prefix="containergen-lists-", dir="/var/tmp")
+    try:
+        checker = _freshness.Checker(runner, profile["family"], lists_root,
+                                     threads=max(2, getattr(options, "threads", 2) * 2))
+        check = _freshness.check_plan(checker, plan, store, profile["base"]["image"])
+    finally:
+        if temporary:
+            shutil.rmtree(lists_root, ignore_errors=True)
+    if check["salts"]:
+        salts.update(check["salts"])
+        plan = make_plan(options, definitions, profile, base_ids, salts)
+    return plan, check
 
 
 def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine: t.Any = None) -> t.Dict[str, t.Any]:
@@ -63,20 +94,28 @@ def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine:
     if runner is not None:
         engine = engine or make_engine(options)
         store = LocalStore.read(engine, runner)
-        plan = make_plan(options, definitions, profile, store.ids())
+        plan, check = fresh_plan(options, definitions, profile, store, store.ids(), runner)
         for item in plan:
             if store.decide(item.ref, item.fingerprint)[0] == UP_TO_DATE:
                 status[item.name] = UP_TO_DATE
+            elif check and check["images"][item.name]["status"] not in (_freshness.CHANGED, _freshness.ABSENT):
+                status[item.name] = _freshness.describe(check["images"][item.name])
             else:  # reused by fingerprint counts as a build: the reference changes
                 status[item.name] = "build" if profile["base"]["image"] in store or item.parent else "build (new base)"
+        if check and check["base"]["updates"]:  # a new base rebuilds every image
+            status = {name: "build (base has %d updates)" % len(check["base"]["updates"]) for name in status}
     else:
+        check = None
         plan = make_plan(options, definitions, profile, base_ids)
-    return {
+    result = {
         "profile": profile["name"],
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
         "order": [item.name for item in plan],
         "table": _plan.plan_table(plan, status),
     }
+    if check is not None:
+        result["updates"] = check
+    return result
 
 
 BUILD_LOCK = "/run/lock/containergen-build.lock"
@@ -125,10 +164,17 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
     start = time.monotonic()
     quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
     images = LocalStore.read(engine, quiet)
+    # the salts (and, with refresh=updates, the update check) from the images as they are now
+    dummy, check = fresh_plan(options, definitions, profile, images, images.ids(), quiet,
+                              os.path.join(options.work_dir, "lists"))
+    salts = _freshness.carried_salts(dummy, images)
+    if check is not None:
+        salts.update(check["salts"])
+    refresh_base = options.refresh_base or bool(check and check["base"]["updates"])
     base_start = time.monotonic()
     try:
         base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, options.work_dir, images=images,
-                                                      refresh=options.refresh_base, env=dict(options.build_env))
+                                                      refresh=refresh_base, env=dict(options.build_env))
     except Cancelled:  # build_plan then reports every image interrupted without running anything
         base_id, base_action = "", "interrupted"
     base_seconds = round(time.monotonic() - base_start, 2)
@@ -136,7 +182,7 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
         images = LocalStore.read(engine, quiet)
     base_ids = images.ids()
     base_ids[profile["base"]["image"]] = base_id
-    plan = make_plan(options, definitions, profile, base_ids)
+    plan = make_plan(options, definitions, profile, base_ids, salts)
     steps = _build.BuildOptions(
         threads=options.threads, timeout=options.timeout, retries=options.retries, log_dir=options.logs,
         force=options.force, build_env=dict(options.build_env), volumes=list(options.volumes),
@@ -154,6 +200,10 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
                    base={"ref": profile["base"]["image"], "id": base_id, "action": base_action, "size": base_size,
                          "seconds": base_seconds})
     summary["total_size"] += base_size
+    if check is not None:
+        summary["updates"] = {"seconds": check["seconds"], "base": check["base"],
+                              "images": {name: entry for name, entry in check["images"].items()
+                                         if entry["status"] != UP_TO_DATE}}
     summary["table"] = _build.summary_table(summary)
     summary_file = options.summary_path
     os.makedirs(os.path.dirname(summary_file), exist_ok=True)
@@ -213,12 +263,14 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
             _publish.move_floating_tags(registry, results)
             if options.lock_file:
                 # under the publish lock: a partial publish updates its own entries and keeps the others'
-                entries = _publish.merge_lock_files(entries, options.lock_file)
+                entries = _publish.merge_lock_files(entries, options.lock_file,
+                                                    _publish.provenance_entries(results))
                 lock_files = [options.lock_file + ".yaml", options.lock_file + ".json"]
     return {
         "images": results,
         "pushed": [r["name"] for r in results if r["action"] == "pushed"],
-        "unchanged": [r["name"] for r in results if r["action"] in ("unchanged", "retagged")],
+        "unchanged": [r["name"] for r in results if r["action"] in ("unchanged", "retagged", "signed")],
+        "signed": [r["name"] for r in results if r.get("signed")],
         "bytes_sent": sum(r["bytes_sent"] for r in results),
         "blobs_sent": sum(r["blobs_sent"] for r in results),
         "lock": entries,
@@ -231,4 +283,5 @@ def registry_client(options: RegistryOptions, runner: t.Optional[Runner] = None,
                     source_transport: str = "containers-storage:") -> _publish.Registry:
     return _publish.Registry(runner or Runner(), options.registry, options.namespace, authfile=options.authfile,
                              cert_dir=options.cert_dir, tls_verify=options.tls_verify,
-                             source_transport=source_transport)
+                             source_transport=source_transport, sign_key=options.sign_key,
+                             sign_passphrase_file=options.sign_passphrase_file, registries_d=options.registries_d)

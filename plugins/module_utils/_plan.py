@@ -58,6 +58,9 @@ class PlannedImage(object):
         # made by hand (tests), whose sources are then checked against its directory when built.
         self.sources = sources
         self._forms: t.Optional[t.List[t.Tuple[str, t.Any, t.Any]]] = None
+        # The package updates (NAME=VERSION) this image is (or was) built for: part of its
+        # fingerprint and its containergen.refresh label (see _freshness); empty when none.
+        self.refresh: t.List[str] = []
 
     def step_forms(self) -> t.List[t.Tuple[str, t.Any, t.Any]]:
         """[(verb, argument, form)]: each step with the normalized form engines format (see
@@ -94,11 +97,12 @@ class PlannedImage(object):
         return paths
 
     def as_dict(self):
-        return {
+        extra = {"refresh": self.refresh} if self.refresh else {}
+        return dict(extra, **{
             "name": self.name, "parent": self.parent, "ref": self.ref, "from": self.from_ref,
             "depth": self.depth, "fingerprint": self.fingerprint, "packages": self.packages,
             "steps": [[verb, arg] for verb, arg in self.steps], "files": self.files,
-        }
+        })
 
 
 def image_ref(name, namespace, prefix, tag):
@@ -541,10 +545,11 @@ def check_extra_labels(extra_labels):
 
 
 def make_plan(images, profile, base_ids=None, include=None, exclude=None, namespace="localhost/containergen",
-              prefix="", tag="latest", extra_labels=None, template_vars=None, extra_roots=None):
+              prefix="", tag="latest", extra_labels=None, template_vars=None, extra_roots=None, refresh=None):
     """Plan the selected images. base_ids maps an external base reference to its image ID
     (or a stand-in identity when it is not present yet). extra_roots: directories besides the
-    definitions tree that copy sources may come from.
+    definitions tree that copy sources may come from. refresh: {name: [NAME=VERSION, ...]}, the
+    package updates an image is built for (its refresh salt, see _freshness).
 
     Returns a list of PlannedImage in build order.
     """
@@ -578,9 +583,13 @@ def make_plan(images, profile, base_ids=None, include=None, exclude=None, namesp
         }
         if template_vars:  # only when given, so that fingerprints without them stay as they were
             payload["template_vars"] = template_vars
+        salt = sorted((refresh or {}).get(name) or [])
+        if salt:  # only when an update triggered a build, so that other fingerprints stay as they were
+            payload["refresh"] = salt
         planned = PlannedImage(name, image.parent if image.parent in chosen else None,
                                image_ref(name, namespace, prefix, tag), from_ref, steps, packages, files,
                                fingerprint(payload), depth, sources=sources)
+        planned.refresh = salt
         by_name[name] = planned
         plan.append(planned)
     if problems:

@@ -35,6 +35,7 @@ def definitions_argument_spec(**extra: t.Any) -> t.Dict[str, t.Any]:
         "template_vars": {"type": "dict", "default": {}},
         "base_image": {"type": "str"},
         "extra_roots": {"type": "list", "elements": "path", "default": []},
+        "refresh": {"type": "str", "default": defaults.REFRESH, "choices": list(defaults.REFRESHES)},
     }
     spec.update(extra)
     return spec

@@ -30,6 +30,8 @@ ENGINE = _engines.DEFAULT_ENGINE
 ENGINES = tuple(_engines.ENGINES)  # the names of the engines that exist
 ISOLATION = "chroot"
 ISOLATIONS = ("chroot", "oci")
+REFRESH = "none"
+REFRESHES = ("none", "updates")  # updates: check for package updates, rebuild the images they touch
 THREADS = 2
 TIMEOUT = 1800
 RETRIES = 1
@@ -84,6 +86,7 @@ class PlanOptions(_Stage):
     engine: str = ENGINE
     docker_host: t.Optional[str] = None
     isolation: str = ISOLATION
+    refresh: str = REFRESH
 
     def __post_init__(self) -> None:
         # frozen: the derived paths are set through object.__setattr__, once
