@@ -1,0 +1,594 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The size report of a set of local images (the inspect stage).
+
+Sizes are measured one way for every image: the uncompressed layer tars, the gzip blobs skopeo
+writes for them (what a push transfers) and, when zstandard is installed, their zstd size. An
+image's parent is the image of the set whose layers are the longest proper prefix of its own;
+its own layers are the rest. Layers are exported once per set (skopeo copy into an OCI layout),
+read as a stream and analysed once: the results are cached by layer digest in the work dir, so a
+report of a set already seen reads no layer.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import time
+import typing as t
+import zlib
+
+from ansible_collections.containergen.images.plugins.module_utils._contract import IMAGE_LABEL, MANIFEST_LABEL
+
+try:
+    import zstandard
+except ImportError:  # zstd sizes are left out
+    zstandard = None
+
+CACHE_VERSION = 1
+CHUNK = 1 << 20
+MB = 1000 * 1000.0
+# How each engine's store is read: the inspect command and skopeo's transport.
+STORES = {"buildah": ("podman", "containers-storage:"), "docker": ("docker", "docker-daemon:")}
+DIR_DEPTH = 4  # directory totals are kept down to this depth
+
+# Runtime state an image must not carry: (rule, test on a normalized path and size).
+STATE_RULES: t.Tuple[t.Tuple[str, t.Callable[[str, int], bool]], ...] = (
+    ("initialized datadir", lambda path, size: size > 0 and any(
+        path.startswith(prefix) for prefix in ("var/lib/mysql/", "var/lib/rabbitmq/mnesia/", "var/lib/redis/",
+                                               "var/lib/valkey/", "var/lib/postgresql/"))),
+    ("pid file", lambda path, size: path.endswith(".pid") or path.startswith(("run/", "var/run/"))
+     and not path.endswith("/")),
+    ("log file", lambda path, size: size > 0 and path.startswith("var/log/")),
+    ("package lists and caches", lambda path, size: size > 0 and (
+        path.startswith("var/lib/apt/lists/") or path.startswith("var/cache/apt/")
+        or path.startswith("var/cache/debconf/") and path.endswith("-old"))),
+)
+
+
+class SizesError(Exception):
+    """A size report that cannot be made (one line)."""
+
+
+def normalize(name: str) -> str:
+    name = name[2:] if name.startswith("./") else name
+    return name.lstrip("/")
+
+
+class _Inflated(object):
+    """A gzip (or plain) blob read as the uncompressed tar stream; counts its bytes and, when
+    zstandard is installed, the size of its zstd compression."""
+
+    def __init__(self, handle: t.BinaryIO) -> None:
+        self._handle = handle
+        head = handle.read(2)
+        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if head == b"\x1f\x8b" else None
+        self._buffer = bytearray()
+        self._pending = head
+        self._eof = False
+        self.size = 0
+        self.zstd: t.Optional[int] = 0 if zstandard is not None else None
+        self._zstd = zstandard.ZstdCompressor(level=3).compressobj() if zstandard is not None else None
+
+    def _fill(self) -> None:
+        chunk = self._pending + self._handle.read(CHUNK)
+        self._pending = b""
+        if not chunk:
+            data = self._inflate.flush() if self._inflate is not None else b""
+            self._eof = True
+        else:
+            data = self._inflate.decompress(chunk) if self._inflate is not None else chunk
+        if data:
+            self.size += len(data)
+            if self._zstd is not None:
+                self.zstd += len(self._zstd.compress(data))
+            self._buffer += data
+        if self._eof and self._zstd is not None:
+            self.zstd += len(self._zstd.flush())
+            self._zstd = None
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buffer) < size):
+            self._fill()
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def drain(self) -> None:
+        while not self._eof:
+            self._fill()
+            del self._buffer[:]
+
+
+def analyse_layer(blob: str, compressed: int) -> t.Dict[str, t.Any]:
+    """One layer blob → {"size", "gzip", "zstd", "files" {path: [size, sha256]}, "dirs", "state",
+    "pycache", "whiteouts"}: read once, as a stream."""
+    files: t.Dict[str, t.List[t.Any]] = {}
+    dirs: t.Dict[str, int] = {}
+    state: t.Dict[str, t.Dict[str, t.Any]] = {}
+    pycache = {"dirs": 0, "files": 0, "bytes": 0}
+    whiteouts = 0
+    with open(blob, "rb") as handle:
+        stream = _Inflated(handle)
+        with tarfile.open(fileobj=stream, mode="r|") as archive:
+            for member in archive:
+                path = normalize(member.name)
+                base = posixpath.basename(path)
+                if base.startswith(".wh."):
+                    whiteouts += 1
+                    continue
+                if member.isdir():
+                    if base == "__pycache__":
+                        pycache["dirs"] += 1
+                    continue
+                size = member.size if member.isreg() else 0
+                digest = ""
+                if member.isreg():
+                    content = archive.extractfile(member)
+                    sha = hashlib.sha256()
+                    while True:
+                        block = content.read(CHUNK)
+                        if not block:
+                            break
+                        sha.update(block)
+                    digest = sha.hexdigest()
+                    files[path] = [size, digest]
+                if "/__pycache__/" in "/" + path:
+                    pycache["files"] += 1
+                    pycache["bytes"] += size
+                parts = path.split("/")[:-1]
+                for depth in range(1, min(len(parts), DIR_DEPTH) + 1):
+                    key = "/".join(parts[:depth])
+                    dirs[key] = dirs.get(key, 0) + size
+                for rule, test in STATE_RULES:
+                    if (member.isreg() or member.issym() or member.islnk()) and test(path, size):
+                        found = state.setdefault(rule, {"files": 0, "bytes": 0, "examples": []})
+                        found["files"] += 1
+                        found["bytes"] += size
+                        if len(found["examples"]) < 3:
+                            found["examples"].append("/" + path)
+                        break
+        stream.drain()
+    return {"version": CACHE_VERSION, "size": stream.size, "gzip": compressed, "zstd": stream.zstd,
+            "files": files, "dirs": dirs, "state": state, "pycache": pycache, "whiteouts": whiteouts}
+
+
+class LayerCache(object):
+    """Analysed layers by digest, one JSON file each under DIR (written atomically: reports may race)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._loaded: t.Dict[str, t.Dict[str, t.Any]] = {}
+
+    def _file(self, digest: str) -> str:
+        return os.path.join(self.path, digest.replace(":", "-") + ".json")
+
+    def get(self, digest: str) -> t.Optional[t.Dict[str, t.Any]]:
+        if digest not in self._loaded:
+            try:
+                with open(self._file(digest), encoding="utf-8") as handle:
+                    record = json.load(handle)
+            except (OSError, ValueError):
+                return None
+            if record.get("version") != CACHE_VERSION:
+                return None
+            self._loaded[digest] = record
+        return self._loaded[digest]
+
+    def put(self, digest: str, record: t.Dict[str, t.Any]) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        path = self._file(digest)
+        temporary = "%s.%d.tmp" % (path, os.getpid())
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, separators=(",", ":"))
+        os.replace(temporary, path)
+        self._loaded[digest] = record
+
+
+def inspect_images(run: t.Any, tool: str, refs: t.Sequence[str]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """{ref: {"id", "layers" (diff IDs, bottom first), "labels"}} in one inspect call."""
+    out = run([tool, "image", "inspect"] + list(refs))[1]
+    try:
+        items = json.loads(out or "[]")
+    except ValueError:
+        raise SizesError("%s image inspect: output is not JSON" % tool)
+    if len(items) != len(refs):
+        raise SizesError("%s image inspect: %d images asked, %d returned" % (tool, len(refs), len(items)))
+    images = {}
+    for ref, item in zip(refs, items):
+        layers = (item.get("RootFS") or {}).get("Layers") or []
+        labels = item.get("Labels") or (item.get("Config") or {}).get("Labels") or {}
+        images[ref] = {"id": item.get("Id", ""), "layers": list(layers), "labels": labels}
+    return images
+
+
+def export_layers(run: t.Any, transport: str, refs: t.Sequence[str], layout: str) -> t.Dict[str, t.Tuple[str, int]]:
+    """skopeo copy of refs into one OCI layout (shared blobs written once) → {diff ID: (blob path, blob size)}."""
+    os.makedirs(layout, exist_ok=True)
+    blobs: t.Dict[str, t.Tuple[str, int]] = {}
+    for number, ref in enumerate(refs):
+        run(["skopeo", "copy", "--quiet", transport + ref, "oci:%s:image%d" % (layout, number)])
+
+    def blob_path(digest: str) -> str:
+        algorithm, _sep, value = digest.partition(":")
+        return os.path.join(layout, "blobs", algorithm, value)
+
+    with open(os.path.join(layout, "index.json"), encoding="utf-8") as handle:
+        index = json.load(handle)
+    for entry in index.get("manifests", []):
+        with open(blob_path(entry["digest"]), encoding="utf-8") as handle:
+            manifest = json.load(handle)
+        with open(blob_path(manifest["config"]["digest"]), encoding="utf-8") as handle:
+            diff_ids = json.load(handle)["rootfs"]["diff_ids"]
+        for diff_id, layer in zip(diff_ids, manifest["layers"]):
+            blobs[diff_id] = (blob_path(layer["digest"]), int(layer["size"]))
+    return blobs
+
+
+def set_refs(run: t.Any, engine: str, namespace: str, tag: str) -> t.List[str]:
+    """The containergen images of the local store under namespace/ with this tag."""
+    if engine not in STORES:
+        raise SizesError("engine %r: sizes are read from %s" % (engine, ", ".join(sorted(STORES))))
+    out = run([STORES[engine][0], "images", "--filter", "label=" + IMAGE_LABEL, "--format",
+               "{{.Repository}}:{{.Tag}}"])[1]
+    refs = sorted({ref for ref in out.split() if ref.startswith(namespace.rstrip("/") + "/") and ref.endswith(":" + tag)})
+    if not refs:
+        raise SizesError("namespace %s: no containergen image with the tag %s in the local store" % (namespace, tag))
+    return refs
+
+
+def read_report(path: str) -> t.Dict[str, t.Any]:
+    """A report written by write_report (the against option)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            found = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise SizesError("%s: against: cannot read a size report (%s)" % (path, error))
+    if not isinstance(found, dict) or not isinstance(found.get("images"), dict) or not isinstance(found.get("set"), dict):
+        raise SizesError("%s: against: not a size report (no images and set)" % path)
+    return found
+
+
+def write_report(path: str, result: t.Mapping[str, t.Any]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = "%s.%d.tmp" % (path, os.getpid())
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def _exports_needed(images: t.Mapping[str, t.Mapping[str, t.Any]], missing: t.Set[str]) -> t.List[str]:
+    """The fewest refs (largest first) whose layers cover the missing ones."""
+    needed = []
+    left = set(missing)
+    for ref in sorted(images, key=lambda r: (-len(images[r]["layers"]), r)):
+        if left & set(images[ref]["layers"]):
+            needed.append(ref)
+            left -= set(images[ref]["layers"])
+    return needed
+
+
+def image_name(ref: str, labels: t.Mapping[str, str]) -> str:
+    return labels.get(IMAGE_LABEL) or ref.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _sum(records: t.Iterable[t.Mapping[str, t.Any]], key: str) -> t.Optional[int]:
+    values = [record[key] for record in records]
+    return None if any(value is None for value in values) else sum(values)
+
+
+def _top_dirs(records: t.Sequence[t.Mapping[str, t.Any]], depth: int, top: int) -> t.List[t.List[t.Any]]:
+    """The largest directories DEPTH deep; a shallower directory counts with the files directly in it."""
+    totals: t.Dict[str, int] = {}
+    for record in records:
+        for path, size in record["dirs"].items():
+            totals[path] = totals.get(path, 0) + size
+    listed: t.Dict[str, int] = {}
+    for path, size in totals.items():
+        level = path.count("/") + 1
+        if level == depth:
+            listed[path] = size
+        elif level < depth:
+            direct = size - sum(other for child, other in totals.items()
+                                if child.startswith(path + "/") and child.count("/") == level)
+            if direct > 0:
+                listed[path] = direct
+    return [["/" + path, size] for path, size in sorted(listed.items(), key=lambda item: (-item[1], item[0]))[:top]]
+
+
+def _merge_state(records: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    merged: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for record in records:
+        for rule, found in record["state"].items():
+            into = merged.setdefault(rule, {"files": 0, "bytes": 0, "examples": []})
+            into["files"] += found["files"]
+            into["bytes"] += found["bytes"]
+            into["examples"] = (into["examples"] + found["examples"])[:3]
+    return merged
+
+
+def parents(images: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, t.Optional[str]]:
+    """Each ref's parent in the set: the image whose layers are the longest proper prefix of its layers."""
+    result: t.Dict[str, t.Optional[str]] = {}
+    for ref, info in images.items():
+        layers = info["layers"]
+        best: t.Optional[str] = None
+        for other, other_info in images.items():
+            theirs = other_info["layers"]
+            if other != ref and len(theirs) < len(layers) and layers[:len(theirs)] == theirs:
+                if best is None or len(theirs) > len(images[best]["layers"]):
+                    best = other
+        result[ref] = best
+    return result
+
+
+def _chain(ref: t.Optional[str], parent_of: t.Mapping[str, t.Optional[str]]) -> t.List[str]:
+    chain = []
+    while ref is not None:
+        chain.append(ref)
+        ref = parent_of[ref]
+    return chain
+
+
+def _lowest_common(refs: t.Sequence[str], parent_of: t.Mapping[str, t.Optional[str]]) -> t.Optional[str]:
+    common = None
+    for ref in refs:
+        chain = _chain(ref, parent_of)
+        common = chain if common is None else [node for node in common if node in chain]
+    return common[0] if common else None
+
+
+def duplicates(holders: t.Mapping[t.Any, t.Sequence[str]], sizes: t.Mapping[t.Any, int],
+               parent_of: t.Mapping[str, t.Optional[str]], names: t.Mapping[str, str],
+               top: int) -> t.Dict[str, t.Any]:
+    """Items (files or packages) held by the own layers of two or more images: each could live once in
+    the images' lowest common parent (hoisted) and saves its size times (holders - 1)."""
+    targets: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for key, refs in holders.items():
+        if len(refs) < 2:
+            continue
+        target = _lowest_common(refs, parent_of)
+        name = names[target] if target is not None else "(no common parent)"
+        saved = sizes.get(key, 0) * (len(refs) - 1)
+        entry = targets.setdefault(name, {"items": 0, "bytes": 0, "images": set(), "largest": []})
+        entry["items"] += 1
+        entry["bytes"] += saved
+        entry["images"].update(names[ref] for ref in refs)
+        entry["largest"].append([key if isinstance(key, str) else key[0], saved, len(refs)])
+    for entry in targets.values():
+        entry["images"] = sorted(entry["images"])
+        entry["largest"] = sorted(entry["largest"], key=lambda item: (-item[1], item[0]))[:top]
+    return {"bytes": sum(entry["bytes"] for entry in targets.values()),
+            "items": sum(entry["items"] for entry in targets.values()),
+            "by_target": dict(sorted(targets.items()))}
+
+
+def own_packages(labels: t.Mapping[str, str], parent_labels: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, str]:
+    """Packages an image's own layers installed: its version manifest less its parent's."""
+    def manifest(found: t.Optional[t.Mapping[str, str]]) -> t.Dict[str, str]:
+        try:
+            return json.loads((found or {}).get(MANIFEST_LABEL) or "{}")
+        except ValueError:
+            return {}
+    mine, theirs = manifest(labels), manifest(parent_labels)
+    return {name: version for name, version in mine.items() if theirs.get(name) != version}
+
+
+def _analyse(images: t.Mapping[str, t.Mapping[str, t.Any]], cache: LayerCache, run: t.Any, transport: str,
+             work_dir: str, threads: int) -> int:
+    """Analyse the layers the cache lacks; returns how many were read."""
+    missing = {digest for info in images.values() for digest in info["layers"] if cache.get(digest) is None}
+    if not missing:
+        return 0
+    layout = os.path.join(work_dir, "oci-%d" % os.getpid())
+    shutil.rmtree(layout, ignore_errors=True)
+    try:
+        blobs = export_layers(run, transport, _exports_needed(images, missing), layout)
+        absent = missing - set(blobs)
+        if absent:
+            raise SizesError("skopeo copy: layer %s missing from the export" % sorted(absent)[0])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            futures = {digest: pool.submit(analyse_layer, *blobs[digest]) for digest in sorted(missing)}
+            for digest, future in futures.items():
+                cache.put(digest, future.result())
+    finally:
+        shutil.rmtree(layout, ignore_errors=True)
+    return len(missing)
+
+
+def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buildah", top: int = 10,
+           depth: int = 3, threads: int = 2, against: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+    """The size report of refs (see the module image_sizes for its keys)."""
+    started = time.monotonic()
+    if not refs:
+        raise SizesError("no images to report on")
+    if engine not in STORES:
+        raise SizesError("engine %r: sizes are read from %s" % (engine, ", ".join(sorted(STORES))))
+    tool, transport = STORES[engine]
+    refs = sorted(set(refs))
+    images = inspect_images(run, tool, refs)
+    cache = LayerCache(os.path.join(work_dir, "layers"))
+    layers_read = _analyse(images, cache, run, transport, work_dir, threads)
+    parent_of = parents(images)
+    names = {ref: image_name(ref, info["labels"]) for ref, info in images.items()}
+    if len(set(names.values())) != len(names):
+        names = dict((ref, ref) for ref in refs)
+    rows = {}
+    file_holders: t.Dict[t.Tuple[str, str], t.List[str]] = {}
+    file_sizes: t.Dict[t.Tuple[str, str], int] = {}
+    package_holders: t.Dict[str, t.List[str]] = {}
+    seen_layers: t.Set[str] = set()
+    for ref in refs:
+        info = images[ref]
+        parent = parent_of[ref]
+        below = len(images[parent]["layers"]) if parent else max(len(info["layers"]) - 1, 0)
+        own = [cache.get(digest) for digest in info["layers"][below:]]
+        every = [cache.get(digest) for digest in info["layers"]]
+        packages = own_packages(info["labels"], images[parent]["labels"] if parent else None)
+        rows[names[ref]] = {
+            "ref": ref, "id": info["id"], "parent": names[parent] if parent else None,
+            "layers": len(info["layers"]), "own_layers": len(own),
+            "size": _sum(every, "size"), "gzip": _sum(every, "gzip"), "zstd": _sum(every, "zstd"),
+            "own_size": _sum(own, "size"), "own_gzip": _sum(own, "gzip"), "own_zstd": _sum(own, "zstd"),
+            "own_packages": len(packages),
+            "top_dirs": _top_dirs(own, depth, top),
+            "runtime_state": _merge_state(own),
+            "pycache": {key: sum(record["pycache"][key] for record in own) for key in ("dirs", "files", "bytes")},
+        }
+        for digest in info["layers"][below:]:
+            if digest in seen_layers:  # an own layer shared by two images is stored once: no duplicate
+                continue
+            seen_layers.add(digest)
+            for path, (size, sha) in cache.get(digest)["files"].items():
+                file_holders.setdefault((path, sha), []).append(ref)
+                file_sizes[(path, sha)] = size
+        if parent is not None:
+            for package, version in packages.items():
+                package_holders.setdefault("%s=%s" % (package, version), []).append(ref)
+    unique = [cache.get(digest) for digest in sorted({d for info in images.values() for d in info["layers"]})]
+    squashed = {key: _sum(rows.values(), key) for key in ("size", "gzip", "zstd")}
+    summary = {
+        "images": len(refs), "unique_layers": len(unique),
+        "size": _sum(unique, "size"), "gzip": _sum(unique, "gzip"), "zstd": _sum(unique, "zstd"),
+        "squashed_size": squashed["size"], "squashed_gzip": squashed["gzip"], "squashed_zstd": squashed["zstd"],
+    }
+    summary["squash_loss"] = summary["squashed_size"] - summary["size"]
+    summary["squash_loss_gzip"] = summary["squashed_gzip"] - summary["gzip"]
+    result = {
+        "images": rows, "set": summary,
+        "file_duplicates": duplicates(file_holders, file_sizes, parent_of, names, top),
+        "package_duplicates": duplicates(package_holders, {}, parent_of, names, top),
+        "runtime_state": {name: row["runtime_state"] for name, row in rows.items() if row["runtime_state"]},
+        "layers_read": layers_read,
+    }
+    if against is not None:
+        result["comparison"] = compare(against, result)
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def compare(old: t.Mapping[str, t.Any], new: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """Per image and for the set: [old, new, new - old] of the sizes both reports have."""
+    def delta(before: t.Mapping[str, t.Any], after: t.Mapping[str, t.Any], keys: t.Sequence[str]) -> t.Dict[str, t.Any]:
+        out = {}
+        for key in keys:
+            if before.get(key) is not None and after.get(key) is not None:
+                out[key] = [before[key], after[key], after[key] - before[key]]
+        return out
+    keys = ("size", "gzip", "own_size", "own_gzip")
+    old_images = old.get("images", {})
+    images = {name: delta(old_images[name], row, keys) for name, row in new["images"].items() if name in old_images}
+    return {"images": images, "added": sorted(set(new["images"]) - set(old_images)),
+            "removed": sorted(set(old_images) - set(new["images"])),
+            "set": delta(old.get("set", {}), new["set"], ("size", "gzip", "zstd", "squashed_size"))}
+
+
+def _mb(value: t.Optional[int]) -> str:
+    return "-" if value is None else "%.1f" % (value / MB)
+
+
+def order(rows: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.List[str]:
+    """Image names parents first, children under their parent (depth first, by name)."""
+    children: t.Dict[t.Optional[str], t.List[str]] = {}
+    for name, row in rows.items():
+        children.setdefault(row["parent"], []).append(name)
+    ordered: t.List[str] = []
+
+    def walk(name: t.Optional[str]) -> None:
+        for child in sorted(children.get(name, [])):
+            ordered.append(child)
+            walk(child)
+    walk(None)
+    return ordered
+
+
+def table(result: t.Mapping[str, t.Any]) -> str:
+    """The report as text: one line per image, then the set."""
+    rows = result["images"]
+    width = max([len("image")] + [len(name) for name in rows])
+    header = "%-*s %-14s %8s %8s %8s %8s %5s" % (width, "image", "parent", "size MB", "own MB", "own gz", "own zst",
+                                                "pkgs")
+    lines = [header]
+    comparison = result.get("comparison", {}).get("images", {})
+    for name in order(rows):
+        row = rows[name]
+        line = "%-*s %-14s %8s %8s %8s %8s %5d" % (
+            width, name, (row["parent"] or "-")[:14], _mb(row["size"]), _mb(row["own_size"]), _mb(row["own_gzip"]),
+            _mb(row["own_zstd"]), row["own_packages"])
+        if name in comparison and "size" in comparison[name]:
+            line += "  (%+.1f MB)" % (comparison[name]["size"][2] / MB)
+        lines.append(line)
+    summary = result["set"]
+    lines.append("set: %d images, %d unique layers: %s MB uncompressed, %s MB gzip, %s MB zstd" % (
+        summary["images"], summary["unique_layers"], _mb(summary["size"]), _mb(summary["gzip"]), _mb(summary["zstd"])))
+    lines.append("squashed: %s MB uncompressed, %s MB gzip (sharing lost: %s MB, %s MB gzip)" % (
+        _mb(summary["squashed_size"]), _mb(summary["squashed_gzip"]), _mb(summary["squash_loss"]),
+        _mb(summary["squash_loss_gzip"])))
+    if "comparison" in result and "size" in result["comparison"]["set"]:
+        before = result["comparison"]["set"]
+        lines.append("against the previous report: %+.1f MB uncompressed, %+.1f MB gzip" % (
+            before["size"][2] / MB, before.get("gzip", [0, 0, 0])[2] / MB))
+    found = result["file_duplicates"]
+    lines.append("files in two or more own layers: %d, hoisting would save %s MB" % (found["items"], _mb(found["bytes"])))
+    for target, entry in found["by_target"].items():
+        lines.append("  into %s: %d files, %s MB (%s)" % (target, entry["items"], _mb(entry["bytes"]),
+                                                          ", ".join(entry["images"])))
+    packages = result["package_duplicates"]
+    lines.append("packages installed in two or more own layers: %d" % packages["items"])
+    for name, state in sorted(result["runtime_state"].items()):
+        lines.append("runtime state in %s: %s" % (name, "; ".join(
+            "%s: %d files, %s MB (%s)" % (rule, found["files"], _mb(found["bytes"]), ", ".join(found["examples"]))
+            for rule, found in sorted(state.items()))))
+    lines.append("report made in %.1f s (%d layers read)" % (result["seconds"], result["layers_read"]))
+    return "\n".join(lines)
+
+
+def chart(result: t.Mapping[str, t.Any], path: str) -> None:
+    """An SVG of the set: per image, the own layers of its ancestors stacked under its own."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        raise SizesError("%s: the chart needs matplotlib (requirements.txt)" % path)
+    rows = result["images"]
+    names = order(rows)
+    colours = {name: pyplot.get_cmap("tab20")(number % 20) for number, name in enumerate(names)}
+    figure, axes = pyplot.subplots(figsize=(10, 0.38 * len(names) + 1.5))
+    for position, name in enumerate(names):
+        chain = []
+        current: t.Optional[str] = name
+        while current is not None:
+            chain.append(current)
+            current = rows[current]["parent"]
+        left = 0.0
+        for owner in reversed(chain):
+            # a root's bar starts with its whole size (the bootstrapped rootfs under its own layer)
+            width = (rows[owner]["own_size"] if rows[owner]["parent"] else rows[owner]["size"]) / MB
+            axes.barh(position, width, left=left, color=colours[owner], edgecolor="white", linewidth=0.5)
+            left += width
+        axes.text(left + 3, position, "%.0f MB (own %.0f)" % (rows[name]["size"] / MB, rows[name]["own_size"] / MB),
+                  va="center", fontsize=8)
+    axes.set_yticks(range(len(names)))
+    axes.set_yticklabels(names)
+    axes.invert_yaxis()
+    axes.set_xlabel("MB uncompressed (bars: own layers of the image and its parents)")
+    summary = result["set"]
+    axes.set_title("%d images: %.0f MB unique (%.0f MB gzip), %.0f MB if each were squashed" % (
+        summary["images"], summary["size"] / MB, summary["gzip"] / MB, summary["squashed_size"] / MB), fontsize=10)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, format="svg", bbox_inches="tight")
+    pyplot.close(figure)
