@@ -44,13 +44,20 @@ UPDATED, STALE_PARENT, CHANGED, ABSENT = "stale", "stale (parent)", "changed def
 Updates = t.Dict[str, t.List[str]]  # {package: [installed, candidate]}
 
 
-def fetch_argv(family: str) -> t.List[str]:
-    """The package manager's index fetch, writing into LISTS_MOUNT (run as the entrypoint)."""
+# apt: the indexes and the cache of them built once (the source cache holds no installed state, so
+# every image with the same sources reuses it: parsing the Packages files is most of a check's time).
+_APT_DIRS = ["-o", "Dir::State::Lists=" + LISTS_MOUNT, "-o", "Dir::Cache::srcpkgcache=%s/srcpkgcache.bin" % LISTS_MOUNT,
+             "-o", "Dir::Cache::pkgcache="]
+
+
+def fetch_argvs(family: str) -> t.List[t.List[str]]:
+    """The package manager's index fetch, writing into LISTS_MOUNT (each argv run as the entrypoint)."""
     if family == "debian":
         # root as sandbox user: the bind-mounted host directory is not _apt's
-        return ["apt-get", "-q", "-o", "Dir::State::Lists=" + LISTS_MOUNT, "-o", "APT::Sandbox::User=root", "update"]
+        return [["apt-get", "-q"] + _APT_DIRS + ["-o", "APT::Sandbox::User=root", "update"],
+                ["apt-cache", "-q"] + _APT_DIRS + ["gencaches"]]
     if family == "redhat":
-        return ["dnf", "-q", "--setopt=cachedir=" + LISTS_MOUNT, "--setopt=keepcache=True", "makecache"]
+        return [["dnf", "-q", "--setopt=cachedir=" + LISTS_MOUNT, "--setopt=keepcache=True", "makecache"]]
     raise ValueError("update check: package family %r is not supported" % family)
 
 
@@ -58,8 +65,7 @@ def check_argv(family: str) -> t.List[str]:
     """What the package manager would upgrade, from the fetched indexes only (LISTS_MOUNT, read-only)."""
     if family == "debian":
         # dist-upgrade: an update that needs a new dependency is an update too (upgrade holds it back)
-        return ["apt-get", "-s", "-q", "-o", "Dir::State::Lists=" + LISTS_MOUNT, "-o", "Debug::NoLocking=1",
-                "dist-upgrade"]
+        return ["apt-get", "-s", "-q"] + _APT_DIRS + ["-o", "Debug::NoLocking=1", "dist-upgrade"]
     if family == "redhat":
         # -C: the cache only (fetched once); exit 100 means updates are available
         return ["dnf", "-q", "-C", "--setopt=cachedir=" + LISTS_MOUNT, "check-update"]
@@ -131,14 +137,15 @@ class Checker(object):
 
     def _container(self, image: str, mount: str, argv: t.List[str]) -> t.List[str]:
         # --entrypoint: the image's own (kolla_start, dumb-init) must not wrap the query
-        return [self.podman, "run", "--rm", "--pull=never", "--network", self.network, "--user", "root",
-                "--volume", mount, "--entrypoint", argv[0], image] + argv[1:]
+        return [self.podman, "run", "--rm", "--pull=never", "--no-healthcheck", "--network", self.network,
+                "--user", "root", "--volume", mount, "--entrypoint", argv[0], image] + argv[1:]
 
     def fetch(self, image: str, key: str) -> str:
         """Fetch the indexes with the sources of image into a host directory; returns it."""
         lists = os.path.join(self.lists_root, key)
         os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
-        self.run(self._container(image, "%s:%s" % (lists, LISTS_MOUNT), fetch_argv(self.family)))
+        for argv in fetch_argvs(self.family):
+            self.run(self._container(image, "%s:%s" % (lists, LISTS_MOUNT), argv))
         return lists
 
     def check(self, image: str, lists: str, manifest: t.Mapping[str, str]) -> Updates:

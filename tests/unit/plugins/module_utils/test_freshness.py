@@ -52,12 +52,13 @@ def test_parse_dnf_check_update_takes_installed_from_the_manifest():
 
 def test_argv_per_family():
     mount = _freshness.LISTS_MOUNT
-    assert _freshness.fetch_argv("debian") == [
-        "apt-get", "-q", "-o", "Dir::State::Lists=" + mount, "-o", "APT::Sandbox::User=root", "update"]
-    assert _freshness.check_argv("debian") == [
-        "apt-get", "-s", "-q", "-o", "Dir::State::Lists=" + mount, "-o", "Debug::NoLocking=1", "dist-upgrade"]
-    assert _freshness.fetch_argv("redhat") == [
-        "dnf", "-q", "--setopt=cachedir=" + mount, "--setopt=keepcache=True", "makecache"]
+    dirs = ["-o", "Dir::State::Lists=" + mount, "-o", "Dir::Cache::srcpkgcache=%s/srcpkgcache.bin" % mount,
+            "-o", "Dir::Cache::pkgcache="]
+    assert _freshness.fetch_argvs("debian") == [
+        ["apt-get", "-q"] + dirs + ["-o", "APT::Sandbox::User=root", "update"], ["apt-cache", "-q"] + dirs + ["gencaches"]]
+    assert _freshness.check_argv("debian") == ["apt-get", "-s", "-q"] + dirs + ["-o", "Debug::NoLocking=1", "dist-upgrade"]
+    assert _freshness.fetch_argvs("redhat") == [[
+        "dnf", "-q", "--setopt=cachedir=" + mount, "--setopt=keepcache=True", "makecache"]]
     assert _freshness.check_argv("redhat") == ["dnf", "-q", "-C", "--setopt=cachedir=" + mount, "check-update"]
     with pytest.raises(ValueError, match="family 'suse'"):
         _freshness.check_argv("suse")
@@ -83,7 +84,7 @@ class Recorder(object):
     def __call__(self, argv, check=True, **kwargs):
         self.calls.append(list(argv))
         image = argv[argv.index("--entrypoint") + 2]
-        if argv[-1] == "update":
+        if argv[-1] in ("update", "gencaches"):
             return 0, "", ""
         return self.rc, self.answers.get(image, ""), "E: broken" if self.rc else ""
 
@@ -103,13 +104,13 @@ def test_check_plan_fetches_once_and_marks_stale_images_and_descendants(tmp_path
     checker = _freshness.Checker(run, "debian", str(tmp_path), threads=1)
     result = _freshness.check_plan(checker, plan, store, "base:1")
     lists = str(tmp_path / "base")
-    fetches = [argv for argv in run.calls if argv[-1] == "update"]
-    assert fetches == [["podman", "run", "--rm", "--pull=never", "--network", "host", "--user", "root", "--volume",
-                        "%s:%s" % (lists, _freshness.LISTS_MOUNT), "--entrypoint", "apt-get", base.ref]
-                       + _freshness.fetch_argv("debian")[1:]]
-    checks = sorted(argv[-8] for argv in run.calls if argv[-1] == "dist-upgrade")
+    fetches = [argv for argv in run.calls if argv[-1] in ("update", "gencaches")]
+    assert fetches == [["podman", "run", "--rm", "--pull=never", "--no-healthcheck", "--network", "host", "--user",
+                        "root", "--volume", "%s:%s" % (lists, _freshness.LISTS_MOUNT), "--entrypoint", argv[0],
+                        base.ref] + argv[1:] for argv in _freshness.fetch_argvs("debian")]
+    checks = sorted(argv[argv.index("--entrypoint") + 2] for argv in run.calls if argv[-1] == "dist-upgrade")
     assert checks == sorted([base.ref, mid.ref, sib.ref, leaf.ref, "base:1"])
-    assert ["podman", "run", "--rm", "--pull=never", "--network", "host", "--user", "root", "--volume",
+    assert ["podman", "run", "--rm", "--pull=never", "--no-healthcheck", "--network", "host", "--user", "root", "--volume",
             "%s:%s:ro" % (lists, _freshness.LISTS_MOUNT), "--entrypoint", "apt-get", mid.ref] \
         + _freshness.check_argv("debian")[1:] in run.calls
     status = {name: entry["status"] for name, entry in result["images"].items()}
@@ -127,7 +128,7 @@ def test_check_plan_asks_only_images_up_to_date_by_fingerprint(tmp_path):
     result = _freshness.check_plan(_freshness.Checker(run, "debian", str(tmp_path)), plan, store, "base:1")
     assert {name: entry["status"] for name, entry in result["images"].items()} == {
         "base": "up to date", "mid": "changed definition", "sib": "absent", "leaf": "absent"}
-    assert [argv[-8] for argv in run.calls if argv[-1] == "dist-upgrade"] == [base.ref]
+    assert [argv[argv.index("--entrypoint") + 2] for argv in run.calls if argv[-1] == "dist-upgrade"] == [base.ref]
 
 
 def test_a_failed_check_names_the_image(tmp_path):
