@@ -111,7 +111,11 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
     parser.add_argument("--work-dir", dest="work_dir", default=defaults.WORK_DIR,
                         help="logs, progress and summary (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--refresh", default=defaults.REFRESH, choices=list(defaults.REFRESHES),
+                        help="updates: check the images for package updates; build rebuilds exactly the stale ones "
+                             "and their descendants (default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON document on stdout (progress goes to stderr)")
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,8 +157,11 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registry credentials file; when given, it must exist (default: %(default)s)")
     parser.add_argument("--lock-file", dest="lock_file", default=os.path.join(defaults.WORK_DIR, "images.lock"),
                         help="lock file path without extension (default: %(default)s)")
-    parser.add_argument("--work-dir", dest="work_dir", default=defaults.WORK_DIR)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--work-dir", dest="work_dir", default=defaults.WORK_DIR,
+                        help="where the publish summary is written (default: %(default)s)")
+    parser.add_argument("--check", action="store_true",
+                        help="say what would be pushed; push nothing, write no lock file")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
 
 
 def _key_values(items: t.Iterable[str], option: str) -> t.Dict[str, str]:
@@ -362,7 +369,10 @@ def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Opti
         ("--new", "new", optional(validate.tag), False),
         ("--authfile", "authfile", _given_file(options, DEFAULT_AUTHFILE), False),
     ]
-    return {"plan": image, "build": build, "publish": publish, "report": report}[command]
+    export = [
+        ("--output", "output", optional(lambda v: options.writable_dir(os.path.dirname(os.path.abspath(v)))), False),
+    ]
+    return {"plan": image, "build": build, "publish": publish, "report": report, "export": export}.get(command, [])
 
 
 def check_args(command: str, args: argparse.Namespace) -> None:
@@ -420,6 +430,7 @@ def build_options(args: argparse.Namespace) -> t.Any:
         "volumes": volumes,
         "timeout": getattr(args, "build_timeout", None),
         "force": getattr(args, "force", None),
+        "refresh": getattr(args, "refresh", None),
     }
     options, stage = _collection_utils()[0], stage_options()
     try:
@@ -430,7 +441,7 @@ def build_options(args: argparse.Namespace) -> t.Any:
 
 # Role variables of the build playbook: image_build_NAME is the option NAME of the stage's object.
 BUILD_VARIABLES = ("profile", "include", "exclude", "namespace", "prefix", "tag", "labels", "template_vars", "threads",
-                   "engine", "docker_host", "work_dir")
+                   "engine", "docker_host", "work_dir", "refresh")
 # Only when given: empty role defaults mean the collection's own tree, no extra config, the profile's base.
 BUILD_VARIABLES_GIVEN = (("config_path", "definitions_path"), ("extra_config", "extra_config"),
                          ("base", "base_image"))
@@ -691,14 +702,27 @@ def _failure_line(output: str) -> str:
     return tail[-1] if tail else "ansible-playbook failed"
 
 
+def ensure_work_dir(args: argparse.Namespace) -> str:
+    """--work-dir, created when missing; CLIError naming the option when it cannot be created or written."""
+    path = args.work_dir
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError("--work-dir %s: cannot create it: %s" % (path, exc.strerror or exc))
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError("--work-dir %s: not writable" % path)
+    return path
+
+
 def read_json(path: str) -> t.Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def build(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:
+def build(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str, t.Any]:
     """containergen build: plan, build, optionally publish. Returns the summary dict."""
     check_args("build", args)
+    ensure_work_dir(args)
     variables = build_variables(args)
     if args.skip_build:
         return plan(args, out)
@@ -712,16 +736,21 @@ def build(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t
     return summary
 
 
-def publish(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:
+def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str, t.Any]:
+    """containergen publish; --check runs the library in check mode here (the role writes no summary then)."""
     check_args("publish", args)
+    if getattr(args, "check", False):
+        from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # pylint: disable=import-outside-toplevel
+        return _pipeline.publish_images(publish_options(args), check_mode=True)
     variables = publish_variables(args)
+    ensure_work_dir(args)  # the role writes the summary there, after the lock file
     run_playbook("publish", variables, out=out)
     return read_json(variables["publish_summary_file"])
 
 
-# The build options the plan reads (the engine is not among them: plan reads the buildah store, as it always has).
+# The build options the plan reads; engine and docker_host choose the store whose images are "up to date".
 PLAN_FIELDS = ("definitions_path", "profile", "include", "exclude", "namespace", "prefix", "tag", "labels",
-               "template_vars", "extra_config", "base_image")
+               "template_vars", "extra_config", "base_image", "engine", "docker_host", "refresh")
 
 
 def plan(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:  # pylint: disable=unused-argument

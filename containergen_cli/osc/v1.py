@@ -1,14 +1,17 @@
-"""`openstack containergen image ...` commands: the same options and code as the containergen command."""
+"""`openstack containergen image ...` commands: the same options, code and output as the containergen command.
+
+Errors are one line (CommandError, exit 1); an interrupt ends the command with 128 + the signal
+(130 SIGINT, 143 SIGTERM), as `containergen` does."""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from osc_lib import exceptions
 from osc_lib.command import command
 
-from containergen_cli import core
-from containergen_cli.main import _print_summary
+from containergen_cli import core, export, main
 
 
 class _Base(command.Command):
@@ -26,25 +29,39 @@ class _Base(command.Command):
 
     def take_action(self, parsed_args):
         try:
-            summary = type(self).action(parsed_args, sys.stdout)
+            summary = type(self).action(parsed_args, sys.stdout, sys.stderr)
+        except core.Interrupted as exc:
+            sys.stderr.write("interrupted\n")
+            raise SystemExit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            raise SystemExit(128 + signal.SIGINT)
         except core.CLIError as exc:
             raise exceptions.CommandError(str(exc))
-        _print_summary(summary, parsed_args, sys.stdout)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise exceptions.CommandError(main._one_line(exc))  # pylint: disable=protected-access
+        main._print_summary(summary, parsed_args, sys.stdout)  # pylint: disable=protected-access
 
 
 class Build(_Base):
     """Build container images from TCIB-style definitions (flags follow `openstack tripleo container image build`)."""
     adder = staticmethod(core.add_build_arguments)
-    action = staticmethod(core.build)
+    action = staticmethod(main.build)
 
 
 class Plan(_Base):
     """Validate the definitions and print the build plan."""
     adder = staticmethod(core.add_image_arguments)
-    action = staticmethod(core.plan)
+    action = staticmethod(main.plan)
 
 
 class Publish(_Base):
     """Publish built images with tag revisions and write the lock file."""
     adder = staticmethod(core.add_publish_arguments)
-    action = staticmethod(core.publish)
+    action = staticmethod(main.publish)
+
+
+class Export(_Base):
+    """Deploy-tool parameters (tripleo, kolla-ansible) pinning the published set, from the lock file."""
+    adder = staticmethod(lambda parser: export.add_arguments(parser, core.stage_options().WORK_DIR))
+    action = staticmethod(main.do_export)

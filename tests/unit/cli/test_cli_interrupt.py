@@ -91,14 +91,17 @@ def test_handlers_restored_after_the_run():
 @pytest.mark.parametrize("exc, code", [(core.Interrupted(signal.SIGINT), 130), (core.Interrupted(signal.SIGTERM), 143),
                                        (KeyboardInterrupt(), 130)])
 def test_one_line_and_the_signal_exit_status(monkeypatch, capsys, exc, code):
-    def interrupted(args, out):
+    def interrupted(args, out, err):
         raise exc
 
-    monkeypatch.setattr(core, "build", interrupted)
+    monkeypatch.setitem(main.COMMANDS, "build", interrupted)
     assert main.main(["build"]) == code
     captured = capsys.readouterr()
     assert captured.err == "containergen build: interrupted\n"
     assert captured.out == ""
+    assert main.main(["build", "--json"]) == code
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"command": "build", "error": "interrupted", "exit_code": code}
 
 
 def test_killed_playbook_is_one_line(monkeypatch):

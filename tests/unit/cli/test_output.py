@@ -1,0 +1,285 @@
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The output contract of every verb: with --json, stdout is exactly one JSON document, on success and
+on failure ({"error", "exit_code"}); progress and tables shown alongside go to stderr. The command
+boundary is stubbed: podman/skopeo through Runner, ansible-playbook through subprocess.Popen."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from containergen_cli import core, main
+
+core.collection_root()
+from ansible_collections.containergen.images.plugins.module_utils import _command, _contract  # noqa: E402  pylint: disable=wrong-import-position
+
+PODMAN_IMAGES = ["podman", "images", "--format", "json"]
+
+
+class Commands(object):
+    """Runner's call, stubbed: answers by argv prefix and records every argv."""
+
+    def __init__(self, answers):
+        self.answers, self.calls = answers, []
+
+    def __call__(self, runner, argv, check=True, **kwargs):  # pylint: disable=unused-argument
+        self.calls.append(list(argv))
+        for prefix, answer in self.answers:
+            if list(argv[:len(prefix)]) == list(prefix):
+                rc, out, err = answer
+                if rc and check:
+                    raise _command.CommandError(argv, rc, out + err)
+                return rc, out, err
+        raise AssertionError("unexpected command %r" % (argv,))
+
+
+def run(argv, monkeypatch, answers=()):
+    commands = Commands(list(answers) + [(PODMAN_IMAGES, (0, "[]", ""))])
+    monkeypatch.setattr(_command.Runner, "__call__", lambda self, argv, **kw: commands(self, argv, **kw))
+    out, err = io.StringIO(), io.StringIO()
+    code = main.main(argv, out=out, err=err)
+    return code, out.getvalue(), err.getvalue(), commands.calls
+
+
+def one_document(text):
+    """The whole of stdout is one JSON document (json.loads fails on anything before or after it)."""
+    return json.loads(text)
+
+
+def fake_playbook(monkeypatch, work_dir, summary=None, progress="", returncode=0, output=""):
+    """ansible-playbook stand-in: writes the progress lines and the summary the role would write."""
+    seen = []
+
+    class Playbook(object):
+        pid = 2 ** 22 + 1  # no such process: nothing to look for below it
+
+        def __init__(self, argv, **kwargs):
+            seen.append(argv)
+            self.returncode = returncode
+            playbook = argv[1].rsplit(".", 1)[-1]
+            if returncode == 0 and playbook == "build":
+                with open(os.path.join(work_dir, "progress.log"), "a", encoding="utf-8") as handle:
+                    handle.write(progress)
+                with open(os.path.join(work_dir, "summary.json"), "w", encoding="utf-8") as handle:
+                    json.dump(summary, handle)
+            if returncode == 0 and playbook == "publish":
+                with open(os.path.join(work_dir, "publish-summary.json"), "w", encoding="utf-8") as handle:
+                    json.dump(summary, handle)
+
+        def communicate(self):
+            return output, ""
+
+        def wait(self):
+            return self.returncode
+
+    monkeypatch.setattr(core.subprocess, "Popen", Playbook)
+    return seen
+
+
+def test_plan_json_is_one_document_and_reads_the_store(monkeypatch, tmp_path):
+    code, out, err, calls = run(["plan", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0, err
+    document = one_document(out)
+    assert document["order"] == ["base", "cron"]
+    assert "table" not in document
+    assert calls == [PODMAN_IMAGES]
+
+
+def test_plan_without_json_prints_the_table(monkeypatch, tmp_path):
+    code, out, _, _ = run(["plan", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0
+    assert out.splitlines()[0].split()[:3] == ["#", "image", "parent"]
+
+
+@pytest.mark.parametrize("argv,code,error", [
+    (["plan", "--threads", "0", "--json"], 2, "--threads 0: must be a whole number from 1 to 64"),
+    (["plan", "--bogus", "--json"], 2, "unrecognized arguments: --bogus"),
+    (["plan", "--include", "nosuchimage", "--json"], 1, None),
+    (["export", "--format", "tripleo", "--lock-file", "/nonexistent/images", "--json"], 1,
+     "--lock-file /nonexistent/images: no lock file (/nonexistent/images.json or /nonexistent/images.yaml): "
+     "publish writes it"),
+])
+def test_failures_with_json_are_one_error_document(monkeypatch, argv, code, error):
+    got, out, err, _ = run(argv, monkeypatch)
+    document = one_document(out)
+    assert (got, document["exit_code"]) == (code, code)
+    if error:
+        assert document["error"] == error
+    assert "Traceback" not in err and err.strip()
+
+
+def test_build_json_sends_plan_progress_and_table_to_stderr(monkeypatch, tmp_path):
+    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}], "built": ["cron"]}
+    seen = fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built in 1.5 s\n")
+    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0, err
+    assert one_document(out) == summary
+    assert "cron: built in 1.5 s" in err
+    assert "plan (debian13):" in err
+    assert [argv[1] for argv in seen] == ["containergen.images.build"]
+
+
+def test_build_without_json_prints_the_plan_first_on_stdout(monkeypatch, tmp_path):
+    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}]}
+    fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built\n")
+    code, out, err, _ = run(["build", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0, err
+    assert out.startswith("plan (debian13):\n")
+    assert "cron: built" not in out and "cron: built" in err
+
+
+def test_build_failure_with_json_is_the_error_document(monkeypatch, tmp_path):
+    fake_playbook(monkeypatch, str(tmp_path), returncode=2,
+                  output='fatal: [localhost]: FAILED! => {"changed": false, "msg": "cron: step 2 failed"}\n')
+    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 1
+    assert one_document(out) == {"command": "build", "error": "cron: step 2 failed", "exit_code": 1}
+    assert err.splitlines()[-1] == "containergen build: cron: step 2 failed"
+
+
+def test_build_skip_build_is_the_plan(monkeypatch, tmp_path):
+    code, out, _, _ = run(["build", "--skip-build", "--include", "cron", "--json", "--work-dir", str(tmp_path)],
+                          monkeypatch)
+    assert code == 0
+    assert one_document(out)["order"] == ["base", "cron"]
+
+
+def test_build_into_an_unwritable_work_dir_is_bad_usage(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err, _ = run(["build", "--json", "--work-dir", str(blocker / "sub")], monkeypatch)
+    assert code == 2
+    assert one_document(out)["error"].startswith("--work-dir %s: " % (blocker / "sub"))
+    assert len(err.splitlines()) == 1
+
+
+PUBLISHED = {"images": [{"name": "cron", "action": "pushed", "ref": "r:5000/containergen/cron:latest-1",
+                         "digest": "sha256:" + "a" * 64}],
+             "pushed": ["cron"], "unchanged": [], "bytes_sent": 42, "lock_files": ["/x/images.lock.yaml"]}
+
+
+def test_publish_into_a_new_work_dir_prints_its_summary(monkeypatch, tmp_path):
+    work = tmp_path / "new" / "dir"
+    fake_playbook(monkeypatch, str(work), PUBLISHED)
+    code, out, err, _ = run(["publish", "--registry", "r:5000", "--work-dir", str(work)], monkeypatch)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1].split() == ["cron", "pushed", "r:5000/containergen/cron:latest-1"]
+    assert lines[-1] == "pushed 1, unchanged 0, bytes sent 42; lock file /x/images.lock.yaml"
+
+
+def test_publish_json_is_its_summary(monkeypatch, tmp_path):
+    fake_playbook(monkeypatch, str(tmp_path), PUBLISHED)
+    code, out, _, _ = run(["publish", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0
+    assert one_document(out) == dict(PUBLISHED, check_mode=False)
+
+
+def test_publish_table_in_check_mode_says_would_push():
+    table = main.publish_table(dict(PUBLISHED, lock_files=[]), True)
+    assert "pushed" not in table.replace("would push", "")
+    assert table.splitlines()[1].split()[:3] == ["cron", "would", "push"]
+
+
+def test_publish_check_with_nothing_built_is_one_error(monkeypatch, tmp_path):
+    code, out, _, calls = run(["publish", "--check", "--json", "--local-namespace", "localhost/cg-cli-none",
+                               "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 1
+    assert one_document(out)["error"] == "no containergen image under localhost/cg-cli-none/*:latest to publish"
+    assert calls == [PODMAN_IMAGES]
+
+
+def skopeo(*words):
+    return ["skopeo", words[0]] + list(words[1:])
+
+
+def labels(packages):
+    return {_contract.MANIFEST_LABEL: json.dumps(packages)}
+
+
+def inspect_answer(packages, digest="sha256:" + "b" * 64):
+    return 0, json.dumps({"Digest": digest, "Labels": labels(packages)}), ""
+
+
+def test_report_json_compares_the_two_latest_revisions(monkeypatch):
+    repo = "r:5000/containergen/cron"
+    answers = [
+        (skopeo("list-tags", "docker://" + repo), (0, json.dumps({"Tags": ["latest-1", "latest-2", "latest"]}), "")),
+        (skopeo("inspect", "docker://%s:latest-1" % repo), inspect_answer({"cron": "1", "gone": "1"})),
+        (skopeo("inspect", "docker://%s:latest-2" % repo), inspect_answer({"cron": "2", "new": "1"})),
+    ]
+    code, out, err, calls = run(["report", "cron", "--registry", "r:5000", "--json"], monkeypatch, answers)
+    assert code == 0, err
+    document = one_document(out)
+    assert (document["old"], document["new"]) == ("latest-1", "latest-2")
+    assert document["added"] == {"new": "1"} and document["removed"] == {"gone": "1"}
+    assert document["updated"] == {"cron": ["1", "2"]}
+    assert calls == [skopeo("list-tags", "docker://" + repo), skopeo("inspect", "docker://%s:latest-1" % repo),
+                     skopeo("inspect", "docker://%s:latest-2" % repo)]
+    code, out, _, _ = run(["report", "cron", "--registry", "r:5000"], monkeypatch, answers)
+    assert out.splitlines() == ["cron: +1 -1 ~1 packages (latest-1 -> latest-2)", "  + new 1", "  - gone 1",
+                                "  ~ cron 1 -> 2"]
+
+
+@pytest.mark.parametrize("argv,tags,error", [
+    (["report", "nosuchimage"], None, "nosuchimage: no such repository r:5000/containergen/nosuchimage in the registry"),
+    (["report", "cron", "--new", "latest-1"], ["latest-1"],
+     "cron: no revision of latest before latest-1 to compare with: give --old"),
+    (["report", "cron", "--old", "latest-1"], ["latest-1"],
+     "cron: no revision of latest after latest-1 to compare with: give --new"),
+    (["report", "cron"], ["latest-1"],
+     "cron: 1 revision of latest in r:5000/containergen/cron, two are needed (or give --old and --new)"),
+])
+def test_report_errors_are_one_line(monkeypatch, argv, tags, error):
+    name = argv[1]
+    answer = (1, "", 'time="x" level=fatal msg="Error listing repository tags: fetching tags list: name unknown"') \
+        if tags is None else (0, json.dumps({"Tags": tags}), "")
+    answers = [(skopeo("list-tags", "docker://r:5000/containergen/" + name), answer)]
+    code, out, err, _ = run(argv + ["--registry", "r:5000", "--json"], monkeypatch, answers)
+    assert (code, one_document(out)["error"]) == (1, error)
+    assert err == "containergen report: %s\n" % error
+
+
+def test_report_with_the_registry_down_is_one_line(monkeypatch):
+    down = (1, "", 'time="x" level=fatal msg="Error listing repository tags: pinging container registry r:5000: '
+                   'dial tcp 127.0.0.1:5000: connect: connection refused"')
+    answers = [(skopeo("list-tags", "docker://r:5000/containergen/cron"), down)]
+    code, out, err, _ = run(["report", "cron", "--registry", "r:5000", "--json"], monkeypatch, answers)
+    assert code == 1
+    assert one_document(out)["error"] == ("skopeo list-tags r:5000/containergen/cron: Error listing repository tags: "
+                                          "pinging container registry r:5000: dial tcp 127.0.0.1:5000: connect: "
+                                          "connection refused")
+    assert len(err.splitlines()) == 1
+
+
+LOCK = {"images": {"r:5000/containergen/base": "r:5000/containergen/base:latest-1@sha256:" + "1" * 64,
+                   "r:5000/containergen/mariadb": "r:5000/containergen/mariadb:latest-2@sha256:" + "2" * 64,
+                   "r:5000/containergen/neutron-server": "r:5000/containergen/neutron-server:latest-1@sha256:" + "3" * 64,
+                   "r:5000/containergen/glance-api": "r:5000/containergen/glance-api:latest-4@sha256:" + "4" * 64,
+                   "r:5000/containergen/nova-base": "r:5000/containergen/nova-base:latest-1@sha256:" + "5" * 64}}
+
+
+@pytest.mark.parametrize("fmt,expected", [
+    ("tripleo", {"ContainerMysqlImage": "mariadb", "ContainerNeutronApiImage": "neutron-server",
+                 "ContainerGlanceApiImage": "glance-api"}),
+    ("kolla-ansible", {"mariadb_image_full": "mariadb", "neutron_server_image_full": "neutron-server",
+                       "glance_api_image_full": "glance-api"}),
+])
+def test_export_pins_each_service_image_from_the_lock_file(monkeypatch, tmp_path, fmt, expected):
+    (tmp_path / "images.lock.json").write_text(json.dumps(LOCK))
+    code, out, err, _ = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"), "--json"],
+                            monkeypatch)
+    assert code == 0, err
+    document = one_document(out)
+    assert document["parameters"] == {key: LOCK["images"]["r:5000/containergen/" + name]
+                                      for key, name in expected.items()}
+    code, out, _, _ = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"),
+                           "--output", str(tmp_path / "out.yaml")], monkeypatch)
+    import yaml  # pylint: disable=import-outside-toplevel
+    data = yaml.safe_load((tmp_path / "out.yaml").read_text())
+    assert (data["parameter_defaults"] if fmt == "tripleo" else data) == document["parameters"]
+    assert out == "wrote 3 parameters to %s\n" % (tmp_path / "out.yaml")
