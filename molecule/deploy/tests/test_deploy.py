@@ -198,3 +198,15 @@ def test_image_healthcheck_fails_when_the_service_does_not_answer(name):
                   *check, check=False)
     # 99: the configuration was not copied; 125-127: podman or the shell could not run the check
     assert proc.returncode not in (0, 99, 125, 126, 127), (name, proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_image_holds_no_per_deployment_identity(name):
+    """No machine-id, fernet or credential key, or Erlang cookie is made at build time."""
+    image = "%s/%s:%s" % (NAMESPACE, [item["image"] for item in V["deploy_infra"] + V["deploy_openstack"]
+                                      if item["name"] == name][0], V["deploy_tag"])
+    paths = ["/etc/machine-id", "/var/lib/dbus/machine-id", "/var/lib/rabbitmq/.erlang.cookie"]
+    proc = podman("run", "--rm", "--user", "root", "--entrypoint", "/bin/sh", image, "-c",
+                  'for p in "$@" /etc/keystone/fernet-keys/* /etc/keystone/credential-keys/*; do '
+                  '[ -s "$p" ] && echo "$p"; done; exit 0', "check", *paths)
+    assert proc.stdout.split() == [], (name, proc.stdout)
