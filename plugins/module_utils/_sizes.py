@@ -43,13 +43,13 @@ MB = 1000 * 1000.0
 STORES = {"buildah": ("podman", "containers-storage:"), "docker": ("docker", "docker-daemon:")}
 DIR_DEPTH = 4  # directory totals are kept down to this depth
 
-# Runtime state an image must not carry: (rule, test on a normalized path and size).
+# Runtime state an image must not carry: (rule, test on a regular file's normalized path and size).
+# Applied when the report is made, to the cached file lists: a new rule needs no layer read again.
 STATE_RULES: t.Tuple[t.Tuple[str, t.Callable[[str, int], bool]], ...] = (
     ("initialized datadir", lambda path, size: size > 0 and any(
         path.startswith(prefix) for prefix in ("var/lib/mysql/", "var/lib/rabbitmq/mnesia/", "var/lib/redis/",
                                                "var/lib/valkey/", "var/lib/postgresql/"))),
-    ("pid file", lambda path, size: path.endswith(".pid") or path.startswith(("run/", "var/run/"))
-     and not path.endswith("/")),
+    ("pid file", lambda path, size: path.endswith(".pid") or path.startswith(("run/", "var/run/"))),
     ("log file", lambda path, size: size > 0 and path.startswith("var/log/")),
     ("package lists and caches", lambda path, size: size > 0 and (
         path.startswith("var/lib/apt/lists/") or path.startswith("var/cache/apt/")
@@ -113,11 +113,10 @@ class _Inflated(object):
 
 
 def analyse_layer(blob: str, compressed: int) -> t.Dict[str, t.Any]:
-    """One layer blob → {"size", "gzip", "zstd", "files" {path: [size, sha256]}, "dirs", "state",
+    """One layer blob → {"size", "gzip", "zstd", "files" {path: [size, sha256]} (regular files), "dirs",
     "pycache", "whiteouts"}: read once, as a stream."""
     files: t.Dict[str, t.List[t.Any]] = {}
     dirs: t.Dict[str, int] = {}
-    state: t.Dict[str, t.Dict[str, t.Any]] = {}
     pycache = {"dirs": 0, "files": 0, "bytes": 0}
     whiteouts = 0
     with open(blob, "rb") as handle:
@@ -152,17 +151,9 @@ def analyse_layer(blob: str, compressed: int) -> t.Dict[str, t.Any]:
                 for depth in range(1, min(len(parts), DIR_DEPTH) + 1):
                     key = "/".join(parts[:depth])
                     dirs[key] = dirs.get(key, 0) + size
-                for rule, test in STATE_RULES:
-                    if (member.isreg() or member.issym() or member.islnk()) and test(path, size):
-                        found = state.setdefault(rule, {"files": 0, "bytes": 0, "examples": []})
-                        found["files"] += 1
-                        found["bytes"] += size
-                        if len(found["examples"]) < 3:
-                            found["examples"].append("/" + path)
-                        break
         stream.drain()
     return {"version": CACHE_VERSION, "size": stream.size, "gzip": compressed, "zstd": stream.zstd,
-            "files": files, "dirs": dirs, "state": state, "pycache": pycache, "whiteouts": whiteouts}
+            "files": files, "dirs": dirs, "pycache": pycache, "whiteouts": whiteouts}
 
 
 class LayerCache(object):
@@ -309,15 +300,21 @@ def _top_dirs(records: t.Sequence[t.Mapping[str, t.Any]], depth: int, top: int) 
     return [["/" + path, size] for path, size in sorted(listed.items(), key=lambda item: (-item[1], item[0]))[:top]]
 
 
-def _merge_state(records: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Dict[str, t.Any]]:
-    merged: t.Dict[str, t.Dict[str, t.Any]] = {}
+def runtime_state(records: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """The regular files of these layers that STATE_RULES flag (first matching rule), per rule."""
+    found: t.Dict[str, t.Dict[str, t.Any]] = {}
     for record in records:
-        for rule, found in record["state"].items():
-            into = merged.setdefault(rule, {"files": 0, "bytes": 0, "examples": []})
-            into["files"] += found["files"]
-            into["bytes"] += found["bytes"]
-            into["examples"] = (into["examples"] + found["examples"])[:3]
-    return merged
+        for path in sorted(record["files"]):
+            size = record["files"][path][0]
+            for rule, test in STATE_RULES:
+                if test(path, size):
+                    into = found.setdefault(rule, {"files": 0, "bytes": 0, "examples": []})
+                    into["files"] += 1
+                    into["bytes"] += size
+                    if len(into["examples"]) < 3:
+                        into["examples"].append("/" + path)
+                    break
+    return found
 
 
 def parents(images: t.Mapping[str, t.Mapping[str, t.Any]]) -> t.Dict[str, t.Optional[str]]:
@@ -445,7 +442,7 @@ def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buil
             "own_size": _sum(own, "size"), "own_gzip": _sum(own, "gzip"), "own_zstd": _sum(own, "zstd"),
             "own_packages": len(packages),
             "top_dirs": _top_dirs(own, depth, top),
-            "runtime_state": _merge_state(own),
+            "runtime_state": runtime_state(own),
             "pycache": {key: sum(record["pycache"][key] for record in own) for key in ("dirs", "files", "bytes")},
         }
         for digest in info["layers"][below:]:
