@@ -190,6 +190,10 @@ def main():
     with open(os.path.join(args.output, "latest.md"), "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     print(text)
+    if "buildah" in engines:
+        # the size report of the cold set (bench/sizes.py), before its images go
+        sh([sys.executable, os.path.join(REPO, "bench", "sizes.py"), "--namespace", args.namespace,
+            "--name", "bench-%s" % args.profile, "--output", args.output, "--work-dir", work_root])
     remove_namespace(args.namespace)
 
 
