@@ -196,7 +196,7 @@ def _config_file_images(path: str) -> t.List[str]:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise CLIError("--config-file %s: %s" % (path, exc))
+        raise CLIError("--config-file %s: %s" % (path, " ".join(str(exc).split())))
     entries = data.get("container_images") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("imagename") for e in entries):
         raise CLIError("--config-file %s: must hold container_images: [{imagename: ...}, ...]" % path)
