@@ -516,8 +516,8 @@ def table(result: t.Mapping[str, t.Any]) -> str:
     """The report as text: one line per image, then the set."""
     rows = result["images"]
     width = max([len("image")] + [len(name) for name in rows])
-    header = "%-*s %-14s %8s %8s %8s %8s %5s" % (width, "image", "parent", "size MB", "own MB", "own gz", "own zst",
-                                                "pkgs")
+    header = "%-*s %-14s %8s %8s %8s %8s %5s" % (
+        width, "image", "parent", "size MB", "own MB", "own gz", "own zst", "pkgs")
     lines = [header]
     comparison = result.get("comparison", {}).get("images", {})
     for name in order(rows):

@@ -183,8 +183,8 @@ def test_runtime_state_pycache_and_top_directories_of_own_layers(tmp_path, store
     assert state["mariadb"]["pid file"]["examples"] == ["/run/mysqld/mysqld.pid"]
     assert result["images"]["mariadb"]["pycache"] == {"dirs": 1, "files": 1, "bytes": 100}
     # depth 2: /usr/sbin (9000) before /usr/share (5000) before /var/lib (4096)
-    assert result["images"]["mariadb"]["top_dirs"] == [["/usr/sbin", 9000], ["/usr/share", len(PERL)],
-                                                        ["/var/lib", 4096]]
+    expected = [["/usr/sbin", 9000], ["/usr/share", len(PERL)], ["/var/lib", 4096]]
+    assert result["images"]["mariadb"]["top_dirs"] == expected
     assert result["images"]["memcached"]["runtime_state"] == {}
 
 
