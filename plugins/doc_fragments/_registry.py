@@ -34,6 +34,21 @@ options:
       - Verify the registry's TLS certificate. Turning this off is insecure, only for throwaway setups, and warned about.
     type: bool
     default: true
+  sign_key:
+    description:
+      - Sigstore (cosign-format, C(ENCRYPTED COSIGN PRIVATE KEY)) private key, as the C(containergen.images.signing_trust)
+        module writes it. When set, every pushed revision and every moved floating tag is signed; the signatures
+        are stored as OCI attachments (C(sha256-<digest>.sig)) when O(registries_d) says so.
+      - Requires O(sign_passphrase_file).
+    type: path
+  sign_passphrase_file:
+    description: File (mode 0600) holding the passphrase of O(sign_key). The passphrase is never on a command line.
+    type: path
+  registries_d:
+    description:
+      - Directory of C(registries.d) files for skopeo (C(--registries.d)); by default C(/etc/containers/registries.d).
+        The registry's file must say C(use-sigstore-attachments: true) for signatures to be stored in the registry.
+    type: path
 requirements:
   - skopeo
 """

@@ -23,11 +23,13 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from ansible_collections.containergen.images.plugins.module_utils._contract import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
 )
+from ansible_collections.containergen.images.plugins.module_utils import _signing
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 
 STATIC_TAG_RE = re.compile(r"^v?\d+(\.\d+){1,3}$")
@@ -51,7 +53,7 @@ class Registry(object):
     """skopeo, against one registry: TLS verified by default, credentials from an authfile."""
 
     def __init__(self, run, registry, namespace, authfile=None, cert_dir=None, tls_verify=True, skopeo="skopeo",
-                 source_transport="containers-storage:"):
+                 source_transport="containers-storage:", sign_key=None, sign_passphrase_file=None, registries_d=None):
         self.run = run
         self.source_transport = source_transport  # where local images live: buildah's or docker's store
         self.registry = registry.rstrip("/")
@@ -60,6 +62,15 @@ class Registry(object):
         self.cert_dir = cert_dir
         self.tls_verify = tls_verify
         self.skopeo = skopeo
+        # sigstore signing: a cosign-format private key and the 0600 file holding its passphrase (paths
+        # only: the passphrase is never on a command line); registries.d says to read signatures as
+        # OCI attachments (sha256-<digest>.sig) for this registry
+        self.sign_key = sign_key
+        self._signer = None
+        self.sign_passphrase_file = sign_passphrase_file
+        self.registries_d = registries_d
+        if bool(sign_key) != bool(sign_passphrase_file):
+            raise PublishError("%s: sign_key and sign_passphrase_file go together" % self.registry)
 
     def repo(self, name):
         return "%s/%s/%s" % (self.registry, self.namespace, name) if self.namespace else "%s/%s" % (self.registry, name)
@@ -73,6 +84,71 @@ class Registry(object):
             if not self.tls_verify:  # an explicit, documented opt-in (publish_tls_verify: false)
                 flags += ["--%stls-verify=false" % prefix]
         return flags
+
+    def _global(self):
+        return ["--registries.d", self.registries_d] if self.registries_d else []
+
+    def signer(self):
+        if self._signer is None:  # the key is opened (scrypt) once per run
+            try:
+                self._signer = _signing.Signer(self.sign_key, self.sign_passphrase_file)
+            except _signing.SigningError as exc:
+                raise PublishError("%s: signing key: %s" % (self.registry, exc)) from exc
+        return self._signer
+
+    def signatures(self, name, digest):
+        """[(payload, layer)] of the digest's sha256-<hex>.sig attachment; [] when it has none."""
+        work = tempfile.mkdtemp(prefix="containergen-sig-")
+        try:
+            return self._read_signatures(name, digest, os.path.join(work, "old"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _read_signatures(self, name, digest, directory):
+        attachment = "docker://%s:%s" % (self.repo(name), self.signature_tag(digest))
+        # the attachment is not itself signed: read it past the policy (its signatures are what is checked)
+        argv = [self.skopeo, "--insecure-policy"] + self._global() + ["copy", "--retry-times", "2"] \
+            + self._flags(("src-",)) + [attachment, "dir:" + directory]
+        rc, out, err = self.run(argv, check=False)
+        if rc == 0:
+            return _signing.read_attachment(directory)
+        if re.search(r"manifest unknown|MANIFEST_UNKNOWN|not found", out + err):
+            return []
+        raise CommandError(argv, rc, out + err)
+
+    def verify(self, name, reference, public_keys):
+        """The digest name:TAG (or name@DIGEST) points at, when a signature by public_keys accepts it; else
+        PublishError (what a sigstoreSigned policy with the default signedIdentity decides)."""
+        digest = reference[1:] if reference.startswith("@") else (self.inspect(name, reference) or {}).get("digest")
+        full = self.repo(name) + (reference if reference.startswith("@") else ":" + reference)
+        if not digest:
+            raise PublishError("%s: %s does not exist" % (name, full))
+        if not _signing.verify_signatures(self.signatures(name, digest), public_keys, full, digest):
+            raise PublishError("%s: %s (%s) has no signature by a trusted key for that reference" % (name, full, digest))
+        return digest
+
+    def sign(self, name, digest, tag):
+        """Add our signature for name:tag at digest to the digest's sha256-<hex>.sig attachment.
+
+        skopeo verifies sigstore signatures but Debian builds it without signing, so the signature is
+        made here (cosign's format) and skopeo copies the attachment (a dir: image) to the registry;
+        the signatures already there are kept. Returns False when ours was there already.
+        """
+        reference = "%s:%s" % (self.repo(name), tag)
+        attachment = "docker://%s:%s" % (self.repo(name), self.signature_tag(digest))
+        work = tempfile.mkdtemp(prefix="containergen-sig-")
+        try:
+            new = os.path.join(work, "new")
+            signatures = self._read_signatures(name, digest, os.path.join(work, "old"))
+            signatures = _signing.add_signature(signatures, self.signer(), reference, digest)
+            if signatures is None:
+                return False
+            _signing.write_attachment(new, signatures)
+            self.run([self.skopeo] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("dest-",))
+                     + ["dir:" + new, attachment])
+            return True
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def list_tags(self, name):
         rc, out, err = self.run([self.skopeo, "list-tags"] + self._flags() + ["docker://" + self.repo(name)],
@@ -112,8 +188,8 @@ class Registry(object):
         --debug is what makes skopeo name the blobs it skips; its debug lines are parsed here and
         never surfaced (only non-debug lines go into an error).
         """
-        argv = [self.skopeo, "--debug", "copy", "--retry-times", "2"] + self._flags(("dest-",)) + [
-            self.source_transport + source, "docker://%s:%s" % (self.repo(name), tag)]
+        argv = [self.skopeo, "--debug"] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("dest-",)) \
+            + [self.source_transport + source, "docker://%s:%s" % (self.repo(name), tag)]
         rc, out, err = self.run(argv, check=False)
         if rc != 0:
             plain = [line for line in (out + err).splitlines() if "level=debug" not in line]
@@ -121,10 +197,24 @@ class Registry(object):
         return sent_blobs(out + "\n" + err)
 
     def retag(self, name, from_tag, to_tag):
-        """Point to_tag at the manifest of from_tag (registry to registry: no blob moves)."""
+        """Point to_tag at the manifest of from_tag (registry to registry: no blob moves).
+
+        When signing, the digest gets a signature for to_tag too: a pull of NAME:TAG is accepted only
+        with a signature naming that tag (policy.json's default signedIdentity).
+        """
         source = self.repo(name) + (from_tag if from_tag.startswith("@") else ":" + from_tag)
-        self.run([self.skopeo, "copy", "--retry-times", "2"] + self._flags(("src-", "dest-"))
+        self.run([self.skopeo] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("src-", "dest-"))
                  + ["docker://" + source, "docker://%s:%s" % (self.repo(name), to_tag)])
+        if self.sign_key:
+            digest = from_tag[1:] if from_tag.startswith("@") else (self.inspect(name, to_tag) or {}).get("digest")
+            if not digest:
+                raise PublishError("%s: %s:%s is gone right after it was tagged" % (name, self.repo(name), to_tag))
+            self.sign(name, digest, to_tag)
+
+    @staticmethod
+    def signature_tag(digest):
+        """The cosign-compatible attachment tag that holds the signatures of digest."""
+        return "%s.sig" % digest.replace(":", "-")
 
     def delete(self, name, tag):
         self.run([self.skopeo, "delete"] + self._flags() + ["docker://%s:%s" % (self.repo(name), tag)])
@@ -171,7 +261,7 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
     once every revision of the run is pushed and verified.
     """
     result = {"name": name, "source": source, "tag": tag, "action": "", "revision": None, "ref": "",
-              "digest": "", "blobs_sent": 0, "bytes_sent": 0}
+              "digest": "", "blobs_sent": 0, "bytes_sent": 0, "signed": False}
     floating = None
     if not local_labels.get(MANIFEST_DIGEST_LABEL):
         raise PublishError("%s: local image %s has no %s label: was it built by containergen?"
@@ -184,6 +274,7 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
                 raise PublishError("%s: static tag %s already exists in %s with other content; static tags are "
                                    "never overwritten (use a new release tag)" % (name, tag, registry.repo(name)))
             result.update(action="unchanged", ref="%s:%s" % (registry.repo(name), tag), digest=current["digest"])
+            _ensure_signed(registry, result, source, tag, tags, check_mode)
             return _floating(result, None, move_floating, registry)
     else:
         numbers = revisions(tags, tag)
@@ -192,9 +283,12 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
         if current is not None and same_content(local_labels, current["labels"]):
             result.update(action="unchanged", revision=latest, digest=current["digest"],
                           ref="%s:%s-%d" % (registry.repo(name), tag, latest))
+            _ensure_signed(registry, result, source, "%s-%d" % (tag, latest), tags, check_mode)
             info = registry.inspect(name, tag) if tag in tags else None
             if not info or info["digest"] != current["digest"]:
                 result["action"] = "retagged"
+                floating = "%s-%d" % (tag, latest)
+            elif result["action"] == "signed":  # the floating tag needs its own signature too
                 floating = "%s-%d" % (tag, latest)
             return _floating(result, None if check_mode else floating, move_floating, registry)
         result["revision"] = latest + 1
@@ -208,12 +302,27 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
         raise PublishError("%s: %s does not hold the pushed image after the push: another publisher raced "
                            "this one, or the registry lost it" % (name, result["ref"]))
     # skopeo names blobs by their uncompressed digest (diff ID), the manifest by the compressed one.
+    if registry.sign_key:  # the verified digest, before any tag points a client at it
+        registry.sign(name, pushed["digest"], target)
     layers = registry.layer_sizes(name, target)
-    result.update(digest=pushed["digest"], blobs_sent=len(sent),
+    result.update(digest=pushed["digest"], blobs_sent=len(sent), signed=bool(registry.sign_key),
                   bytes_sent=sum(size for diff_id, size in layers
                                  if any(diff_id.split(":")[-1].startswith(short) for short in sent)))
     # the floating tag moves only after the revision is verified
     return _floating(result, None if is_static(tag) else target, move_floating, registry)
+
+
+def _ensure_signed(registry, result, source, target, tags, check_mode):
+    """An unchanged revision without a signature (published before signing was on) gets one.
+
+    Nothing is pushed but the signature. A signed revision is left alone: an unchanged republish
+    makes no new signature.
+    """
+    result["signed"] = registry.signature_tag(result["digest"]) in tags
+    if result["signed"] or not registry.sign_key or check_mode:
+        return
+    registry.sign(result["name"], result["digest"], target)
+    result.update(action="signed", signed=True)
 
 
 def _floating(result, target, move_now, registry):
@@ -267,14 +376,26 @@ def lock_entries(results, registry=None):  # pylint: disable=unused-argument
     return {r["ref"].rsplit(":", 1)[0]: "%s@%s" % (r["ref"], r["digest"]) for r in results if r.get("digest")}
 
 
-def _lock_texts(entries):
+def provenance_entries(results):
+    """repository -> {digest, signed}: what a deploy can check before it pulls."""
+    return {r["ref"].rsplit(":", 1)[0]: {"digest": r["digest"], "signed": bool(r.get("signed"))}
+            for r in results if r.get("digest")}
+
+
+def _lock_texts(entries, provenance=None):
     yaml_text = "---\n# containergen.images lock file: repository -> registry/namespace/name:tag-revision@digest\n"
     yaml_text += "images:\n" + "".join("  %s: %s\n" % (json.dumps(key), json.dumps(ref))
                                        for key, ref in sorted(entries.items()))
-    return ((".yaml", yaml_text), (".json", json.dumps({"images": entries}, indent=2, sort_keys=True) + "\n"))
+    data = {"images": entries}
+    if provenance:
+        # after images: readers of the images section stop at this key
+        yaml_text += "provenance:\n" + "".join("  %s: %s\n" % (json.dumps(key), json.dumps(value, sort_keys=True))
+                                               for key, value in sorted(provenance.items()))
+        data["provenance"] = provenance
+    return ((".yaml", yaml_text), (".json", json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def write_lock_files(entries, path_base):
+def write_lock_files(entries, path_base, provenance=None):
     """Write PATH.yaml and PATH.json atomically: repository -> registry/ns/name:tag-N@sha256:digest.
 
     Each file goes through a temporary file of its own in the same directory (never a fixed name that
@@ -282,7 +403,7 @@ def write_lock_files(entries, path_base):
     """
     directory = os.path.dirname(path_base) or "."
     os.makedirs(directory, exist_ok=True)
-    for ext, text in _lock_texts(entries):
+    for ext, text in _lock_texts(entries, provenance):
         path = path_base + ext
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
@@ -300,7 +421,7 @@ def write_lock_files(entries, path_base):
     return [path_base + ".yaml", path_base + ".json"]
 
 
-def merge_lock_files(entries, path_base):
+def merge_lock_files(entries, path_base, provenance=None):
     """Add entries to the lock file at path_base, keeping the other repositories' entries.
 
     The read-merge-write runs under an exclusive lock on the lock file's directory, so that two
@@ -314,7 +435,9 @@ def merge_lock_files(entries, path_base):
         existing = path_base + ".json"
         merged = read_lock_file(existing) if os.path.exists(existing) else {}
         merged.update(entries)
-        write_lock_files(merged, path_base)
+        known = read_provenance(existing) if os.path.exists(existing) else {}
+        known.update(provenance or {})
+        write_lock_files(merged, path_base, {k: v for k, v in known.items() if k in merged})
         return merged
     finally:
         os.close(fd)  # closing releases the lock
@@ -329,6 +452,8 @@ def read_lock_file(path):
     else:
         raw = {}
         for line in text.splitlines():
+            if line and not line.startswith((" ", "#", "-", "images:")):
+                break  # the next top-level section (provenance)
             match = re.match(r'^  ("(?:[^"\\]|\\.)*"|[^:#\s"]+): (.+)$', line)
             if match:
                 key = match.group(1)
@@ -339,6 +464,12 @@ def read_lock_file(path):
             key = parse_lock_ref(ref)[0]
         entries[key] = ref
     return entries
+
+
+def read_provenance(path):
+    """repository -> {digest, signed} from a lock file's JSON (empty for files written before signing)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle).get("provenance") or {}
 
 
 def manifest_diff(old_labels, new_labels):

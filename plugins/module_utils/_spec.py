@@ -59,6 +59,9 @@ def registry_argument_spec(**extra: t.Any) -> t.Dict[str, t.Any]:
         "authfile": {"type": "path"},
         "cert_dir": {"type": "path"},
         "tls_verify": {"type": "bool", "default": True},
+        "sign_key": {"type": "path"},
+        "sign_passphrase_file": {"type": "path"},
+        "registries_d": {"type": "path"},
     }
     spec.update(extra)
     return spec

@@ -134,6 +134,9 @@ class RegistryOptions(_Stage):
     authfile: t.Optional[str] = None
     cert_dir: t.Optional[str] = None
     tls_verify: bool = True
+    sign_key: t.Optional[str] = None  # cosign-format private key: pushed revisions and moved tags are signed
+    sign_passphrase_file: t.Optional[str] = None
+    registries_d: t.Optional[str] = None  # skopeo --registries.d (use-sigstore-attachments for the registry)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -113,7 +113,9 @@ images:
       description: Image name.
       type: str
     action:
-      description: V(pushed), V(unchanged) or V(retagged) (only the floating tag was moved back to the latest revision).
+      description:
+        - V(pushed), V(unchanged), V(retagged) (only the floating tag was moved back to the latest revision) or
+          V(signed) (an unchanged revision published before signing got its signature; no blob sent).
       type: str
     revision:
       description: Revision number (null for static tags).
@@ -127,6 +129,9 @@ images:
     bytes_sent:
       description: Compressed bytes of the blobs really uploaded (blobs the registry had are not sent).
       type: int
+    signed:
+      description: Whether the digest has a sigstore signature in the registry (made now or found).
+      type: bool
     floating:
       description: The revision tag the floating tag was moved to in this run, or null when it did not move.
       type: str
@@ -137,6 +142,11 @@ pushed:
   elements: str
 unchanged:
   description: Images whose latest revision already holds the same content.
+  returned: always
+  type: list
+  elements: str
+signed:
+  description: Images whose published digest carries a signature.
   returned: always
   type: list
   elements: str
@@ -183,7 +193,7 @@ def main():
         module.fail_json(msg=str(exc))
     except CommandError as exc:  # before the first push (reading the local images)
         module.fail_json(msg="publishing failed before any push, nothing was moved: %s" % exc, command=exc.argv)
-    changed = bool(summary["pushed"]) or any(r["action"] == "retagged" for r in summary["images"])
+    changed = bool(summary["pushed"]) or any(r["action"] in ("retagged", "signed") for r in summary["images"])
     module.exit_json(changed=changed, **summary)
 
 

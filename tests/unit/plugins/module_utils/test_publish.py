@@ -156,8 +156,9 @@ def test_every_skopeo_call_exact_argv(case):
 def test_registry_has_no_password_parameter():
     params = list(pyinspect.signature(Registry).parameters)
     assert params == ["run", "registry", "namespace", "authfile", "cert_dir", "tls_verify", "skopeo",
-                      "source_transport"]
-    assert not [p for p in params if "pass" in p or "cred" in p or "token" in p]
+                      "source_transport", "sign_key", "sign_passphrase_file", "registries_d"]
+    # the signing passphrase is a path to a 0600 file, never the passphrase itself
+    assert not [p for p in params if ("pass" in p and p != "sign_passphrase_file") or "cred" in p or "token" in p]
 
 
 def test_registry_defaults_and_repo_forms():
@@ -349,7 +350,11 @@ class FakeRegistry(object):
     a concurrent publisher wrote under the pushed tag right after our push.
     """
 
-    def __init__(self, images=None, local=None, sent=(), layers=(), registry="reg.example", namespace="ns"):
+    signature_tag = staticmethod(Registry.signature_tag)
+
+    def __init__(self, images=None, local=None, sent=(), layers=(), registry="reg.example", namespace="ns",
+                 sign_key=None):
+        self.sign_key = sign_key
         self.images = images or {}
         self.local = local or {}
         self.sent = list(sent)
@@ -400,6 +405,11 @@ class FakeRegistry(object):
         for other in [t for t, e in self.tags(name).items() if e["digest"] == digest]:
             del self.tags(name)[other]
 
+    def sign(self, name, digest, tag):
+        self.calls.append(("sign", name, digest, tag))
+        self.tags(name)[self.signature_tag(digest)] = {"digest": sha("5"), "labels": {}}
+        return True
+
     def layer_sizes(self, name, tag):
         self.calls.append(("layer_sizes", name, tag))
         return list(self.layers)
@@ -427,7 +437,7 @@ def publisher(images=None, **kwargs):
 
 def result(**fields):
     base = {"name": "keystone", "source": SRC, "tag": "latest", "action": "", "revision": None, "ref": "",
-            "digest": "", "blobs_sent": 0, "bytes_sent": 0}
+            "digest": "", "blobs_sent": 0, "bytes_sent": 0, "signed": False}
     base.update(fields)
     return base
 
@@ -1036,3 +1046,105 @@ def test_list_tags_of_a_repository_distribution_does_not_have_is_empty():
            'invalid status code from registry 404 (Not Found)"')
     registry = Registry(Runner(run=FakeRun((1, "", err))), "localhost:5000", "ns")
     assert registry.list_tags("nothing") == []
+
+
+# ---- signing ------------------------------------------------------------------------------------
+
+KEY, PASSFILE, REGD = "/etc/containergen/signing/cosign.key", "/etc/containergen/signing/cosign.password", "/tmp/rd"
+SIGN = ["--sign-by-sigstore-private-key", KEY, "--sign-passphrase-file", PASSFILE]
+
+
+def test_signing_push_and_retag_exact_argv(tmp_path, monkeypatch):
+    from ansible_collections.containergen.images.plugins.module_utils import _signing
+    keys = _signing.ensure_key_pair(str(tmp_path / "keys"))
+    work = tmp_path / "sig"
+    monkeypatch.setattr(_publish.tempfile, "mkdtemp", lambda **kwargs: str(work))
+    attachment = "docker://%s:sha256-%s.sig" % (REPO, "d" * 64)  # INSPECT_OUT's digest
+    written = {}
+
+    def keep(argv):  # what skopeo is handed, read before the work dir goes
+        if argv[-2].startswith("dir:"):
+            written.update(signatures=_signing.read_attachment(argv[-2][4:]))
+
+    fake = FakeRun((0, "", ""), (0, "", ""), (0, INSPECT_OUT, ""), (1, "", "manifest unknown"), (0, "", ""))
+    original = fake.__call__
+    registry = client(lambda argv, **kw: (keep(argv), original(argv, **kw))[1], sign_key=keys["private_key"],
+                      sign_passphrase_file=keys["passphrase_file"], registries_d=REGD)
+    registry.push("localhost/containergen/keystone:latest", "keystone", "latest-2")
+    registry.retag("keystone", "latest-2", "latest")
+    insecure = ["skopeo", "--insecure-policy", "--registries.d", REGD, "copy", "--retry-times", "2"]
+    assert fake.argvs == [
+        ["skopeo", "--debug", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH]
+        + ["containers-storage:localhost/containergen/keystone:latest", "docker://%s:latest-2" % REPO],
+        ["skopeo", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH]
+        + ["docker://%s:latest-2" % REPO, "docker://%s:latest" % REPO],
+        ["skopeo", "inspect", "--authfile", AUTH, "docker://%s:latest" % REPO],
+        insecure + ["--authfile", AUTH, attachment, "dir:%s/old" % work],
+        ["skopeo", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH,
+         "dir:%s/new" % work, attachment],
+    ]
+    # no secret on any command line; the key opened once; the work dir removed
+    for argv in fake.argvs:
+        assert not [a for a in argv if "pass" in a.lower() or "cosign" in a], argv
+    assert not work.exists()
+    [(payload, layer)] = written["signatures"]
+    assert _signing.payload_identity(payload) == ("%s:latest" % REPO, sha("d"))
+    assert registry.signer().verifies(payload, layer["annotations"][_signing.SIGNATURE_ANNOTATION])
+
+
+def test_signing_needs_key_and_passphrase_file_together():
+    with pytest.raises(PublishError, match="sign_key and sign_passphrase_file go together"):
+        client(FakeRun(), sign_key=KEY)
+
+
+def test_signature_tag_is_cosigns():
+    assert Registry.signature_tag(sha("a")) == "sha256-%s.sig" % HEX_A
+
+
+def test_signed_publish_records_signature_and_unchanged_republish_signs_nothing():
+    local = {"src": (sha("a"), labels("f1", "m1"))}
+    fake = FakeRegistry(local=local, sign_key=KEY)
+    first = _publish.publish_image(fake, "keystone", "src", labels("f1", "m1"), "latest")
+    assert (first["action"], first["signed"]) == ("pushed", True)
+    # the verified digest is signed before the floating tag moves
+    assert [c for c in fake.calls if c[0] in ("push", "sign", "retag")] == [
+        ("push", "src", "keystone", "latest-1"), ("sign", "keystone", sha("a"), "latest-1"),
+        ("retag", "keystone", "latest-1", "latest")]
+    assert _publish.provenance_entries([first]) == {
+        "reg.example/ns/keystone": {"digest": sha("a"), "signed": True}}
+    fake.calls.clear()
+    again = _publish.publish_image(fake, "keystone", "src", labels("f1", "m1"), "latest")
+    assert (again["action"], again["signed"]) == ("unchanged", True)
+    assert not [c for c in fake.calls if c[0] in ("push", "retag", "sign")]
+
+
+def test_unchanged_unsigned_revision_is_signed_in_place_and_floating_tag_too():
+    entry = {"digest": sha("a"), "labels": labels("f1", "m1")}
+    fake = FakeRegistry(images={"keystone": {"latest-1": dict(entry), "latest": dict(entry)}},
+                        local={"src": (sha("a"), labels("f1", "m1"))}, sign_key=KEY)
+    result = _publish.publish_image(fake, "keystone", "src", labels("f1", "m1"), "latest")
+    assert (result["action"], result["signed"]) == ("signed", True)
+    # nothing pushed; the floating tag is moved again so that it gets its own signature (Registry.retag signs)
+    assert [c for c in fake.calls if c[0] in ("push", "sign", "retag")] == [
+        ("sign", "keystone", sha("a"), "latest-1"), ("retag", "keystone", "latest-1", "latest")]
+
+
+def test_without_a_key_nothing_is_signed():
+    fake = FakeRegistry(local={"src": (sha("a"), labels("f1", "m1"))})
+    result = _publish.publish_image(fake, "keystone", "src", labels("f1", "m1"), "latest")
+    assert (result["action"], result["signed"]) == ("pushed", False)
+
+
+def test_lock_file_provenance_section_is_kept_out_of_images(tmp_path):
+    base = str(tmp_path / "images.lock")
+    entries = {"reg/ns/a": "reg/ns/a:latest-1@" + sha("a")}
+    _publish.merge_lock_files(entries, base, {"reg/ns/a": {"digest": sha("a"), "signed": True}})
+    assert _publish.read_lock_file(base + ".yaml") == entries
+    assert _publish.read_lock_file(base + ".json") == entries
+    assert _publish.read_provenance(base + ".json") == {"reg/ns/a": {"digest": sha("a"), "signed": True}}
+    with open(base + ".yaml", encoding="utf-8") as handle:
+        assert 'provenance:\n  "reg/ns/a": {"digest": "%s", "signed": true}\n' % sha("a") in handle.read()
+    # a later partial publish keeps the other repositories' provenance
+    _publish.merge_lock_files({"reg/ns/b": "reg/ns/b:latest-1@" + sha("b")}, base,
+                              {"reg/ns/b": {"digest": sha("b"), "signed": False}})
+    assert sorted(_publish.read_provenance(base + ".json")) == ["reg/ns/a", "reg/ns/b"]
