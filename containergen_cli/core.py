@@ -9,6 +9,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -521,6 +522,17 @@ def environment() -> t.Dict[str, str]:
     return env
 
 
+def ansible_playbook() -> str:
+    """ansible-playbook of this Python's environment, else the one on PATH (ansible-core installed apart)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    if os.path.exists(beside):
+        return beside
+    found = shutil.which("ansible-playbook")
+    if not found:
+        raise CLIError("ansible-playbook not found next to %s nor on PATH: install ansible-core" % sys.executable)
+    return found
+
+
 def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=None, verbose=False):
     """Run containergen.images.PLAYBOOK with variables from a 0600 file; stream progress lines.
 
@@ -530,8 +542,7 @@ def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=N
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp creates it 0600
             json.dump(variables, handle)
-        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                "containergen.images." + playbook, "-e", "@" + vars_file]
+        argv = [ansible_playbook(), "containergen.images." + playbook, "-e", "@" + vars_file]
         if tags:
             argv += ["--tags", tags]
         if progress_file:
