@@ -18,6 +18,7 @@ import shutil
 import stat
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import sys
@@ -263,3 +264,43 @@ def test_unsigned_publish_is_refused_on_pull_then_signed_in_place(registry, imag
             assert verify(registry, "delta", reference)[0] == signed["images"][0]["digest"]
     finally:
         subprocess.run(["podman", "rmi", "--force", "%s/delta:latest" % LOCAL_NS], capture_output=True, check=False)
+
+
+def test_sbom_of_a_built_image_lists_every_dpkg_package_with_distro_purls(images, tmp_path):
+    from ansible_collections.containergen.images.plugins.module_utils import _sbom  # pylint: disable=import-outside-toplevel
+
+    ref = "%s/alpha:latest" % LOCAL_NS
+    labels = {"containergen.fingerprint": "fp-a-" + RUN_ID, "containergen.manifest.sha256": "m-a-" + RUN_ID}
+    start = time.monotonic()
+    paths = _sbom.generate(Runner(), ref, "alpha", labels, str(tmp_path / "sbom"))
+    seconds = time.monotonic() - start
+    with open(paths["spdx"], encoding="utf-8") as handle:
+        spdx = json.load(handle)
+    with open(paths["cyclonedx"], encoding="utf-8") as handle:
+        cdx = json.load(handle)
+    installed = set(subprocess.run(["podman", "run", "--rm", "--network", "none", ref, "dpkg-query", "-W",
+                                   "-f", "${Package}@${Version}\\n"], capture_output=True, text=True,
+                                  check=True).stdout.split())
+    assert len(installed) > 50
+    # SPDX 2.3: the document's required fields, every package identified, the distro in each purl
+    assert (spdx["spdxVersion"], spdx["dataLicense"], spdx["SPDXID"]) == ("SPDX-2.3", "CC0-1.0", "SPDXRef-DOCUMENT")
+    assert spdx["documentNamespace"].startswith("https://") and spdx["creationInfo"]["created"]
+    debs = {}
+    for package in spdx["packages"]:
+        assert package["SPDXID"].startswith("SPDXRef-") and package["name"] and "downloadLocation" in package
+        for ref_ in package.get("externalRefs") or []:
+            if ref_["referenceType"] == "purl" and ref_["referenceLocator"].startswith("pkg:deb/debian/"):
+                debs[package["name"]] = ref_["referenceLocator"]
+    assert {"%s@%s" % (n, urllib.parse.unquote(p.split("@", 1)[1].split("?", 1)[0])) for n, p in debs.items()} == installed
+    assert all("distro=debian-12" in purl for purl in debs.values())
+    assert {a["comment"] for a in spdx["annotations"]} >= {"containergen:fingerprint=fp-a-" + RUN_ID,
+                                                           "containergen:manifest-digest=m-a-" + RUN_ID}
+    # CycloneDX 1.6: the same packages, our labels as metadata properties
+    assert (cdx["bomFormat"], cdx["specVersion"]) == ("CycloneDX", "1.6")
+    assert cdx["serialNumber"].startswith("urn:uuid:")
+    assert {c["purl"] for c in cdx["components"] if c.get("purl", "").startswith("pkg:deb/")} == set(debs.values())
+    assert {p["name"]: p["value"] for p in cdx["metadata"]["properties"]}["containergen:fingerprint"] == "fp-a-" + RUN_ID
+    # the image was mounted read-only and is unmounted again
+    mounted = subprocess.run(["podman", "image", "mount"], capture_output=True, text=True, check=True).stdout
+    assert ref not in mounted
+    print("SBOM of alpha (%d deb packages): %.1f s" % (len(debs), seconds))

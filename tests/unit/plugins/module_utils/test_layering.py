@@ -20,7 +20,7 @@ PACKAGE = "ansible_collections.containergen.images.plugins.module_utils"
 FLOORS = {
     "_validate": 0, "_command": 0, "_htpasswd": 0, "_signing": 0,
     "_contract": 1, "_definitions": 1,
-    "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2,
+    "_sbom": 2, "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2,
     "_buildah": 3, "_docker": 3,
     "_engines": 4, "_build": 4, "_bootstrap": 4, "_publish": 4, "_freshness": 4,
     "_stage_options": 5,
