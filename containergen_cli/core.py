@@ -373,7 +373,9 @@ def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Opti
     export = [
         ("--output", "output", optional(lambda v: options.writable_dir(os.path.dirname(os.path.abspath(v)))), False),
     ]
-    return {"plan": image, "build": build, "publish": publish, "report": report, "export": export}.get(command, [])
+    inspect = image + [("IMAGE", "image", validate.image_name, False)]
+    return {"plan": image, "build": build, "publish": publish, "report": report, "export": export,
+            "list": image, "show": inspect, "render": inspect}.get(command, [])
 
 
 def check_args(command: str, args: argparse.Namespace) -> None:
@@ -389,7 +391,7 @@ def check_args(command: str, args: argparse.Namespace) -> None:
             reason = check(item)
             if reason:
                 raise UsageError("%s %s: %s" % (option, options.show(item), reason))
-    if command in ("plan", "build"):
+    if command in ("plan", "build", "list", "show", "render"):
         try:
             _profile(args)
             if args.config_file:
@@ -771,12 +773,19 @@ def plan(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.
     from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError  # pylint: disable=import-outside-toplevel
-    built = build_options(args)
-    options = stage.PlanOptions(**{name: getattr(built, name) for name in PLAN_FIELDS})
+    options = plan_options(args)
     try:
         return _pipeline.plan_images(options, runner=Runner())
     except DefinitionError as exc:
         raise CLIError(definition_problems(exc.problems))
+
+
+def plan_options(args: argparse.Namespace, include: t.Optional[t.List[str]] = None) -> t.Any:
+    """The plan stage's options object from parsed plan/build options; include replaces --include."""
+    if include is not None:
+        args = argparse.Namespace(**dict(vars(args), includes=include, config_file=None))
+    built = build_options(args)
+    return stage_options().PlanOptions(**{name: getattr(built, name) for name in PLAN_FIELDS})
 
 
 def definition_problems(problems: t.Sequence[str]) -> str:

@@ -16,7 +16,7 @@ import signal
 import sys
 import typing as t
 
-from containergen_cli import __version__, core, export
+from containergen_cli import __version__, core, export, inspect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -149,7 +149,10 @@ def do_export(args: argparse.Namespace, out: t.TextIO, err: t.TextIO) -> t.Dict[
     return export.export(args)
 
 
-COMMANDS = {"plan": plan, "build": build, "publish": publish, "report": report, "export": do_export}
+COMMANDS = {"plan": plan, "build": build, "publish": publish, "report": report, "export": do_export,
+            "list": lambda args, out, err: inspect.list_images(args),
+            "show": lambda args, out, err: inspect.show(args),
+            "render": lambda args, out, err: inspect.render(args)}
 
 
 def parser() -> core.Parser:
@@ -173,6 +176,7 @@ def parser() -> core.Parser:
     report_parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     export.add_arguments(sub.add_parser("export", help="deploy-tool parameters pinning the published set "
                                                        "(from the lock file)"), defaults.WORK_DIR)
+    inspect.add_arguments(sub)
     return top
 
 

@@ -65,3 +65,26 @@ class Export(_Base):
     """Deploy-tool parameters (tripleo, kolla-ansible) pinning the published set, from the lock file."""
     adder = staticmethod(lambda parser: export.add_arguments(parser, core.stage_options().WORK_DIR))
     action = staticmethod(main.do_export)
+
+
+def _with_image(parser):
+    parser.add_argument("image", help="image name, such as keystone")
+    core.add_image_arguments(parser)
+
+
+class List(_Base):
+    """Images of the definitions tree: parent and local status."""
+    adder = staticmethod(core.add_image_arguments)
+    action = staticmethod(main.COMMANDS["list"])
+
+
+class Show(_Base):
+    """A local image: reference, ID, size, labels and its packages."""
+    adder = staticmethod(_with_image)
+    action = staticmethod(main.COMMANDS["show"])
+
+
+class Render(_Base):
+    """The Containerfile of an image (what --engine docker builds)."""
+    adder = staticmethod(_with_image)
+    action = staticmethod(main.COMMANDS["render"])

@@ -283,3 +283,45 @@ def test_export_pins_each_service_image_from_the_lock_file(monkeypatch, tmp_path
     data = yaml.safe_load((tmp_path / "out.yaml").read_text())
     assert (data["parameter_defaults"] if fmt == "tripleo" else data) == document["parameters"]
     assert out == "wrote 3 parameters to %s\n" % (tmp_path / "out.yaml")
+
+
+def test_list_json_names_every_image_with_its_parent_and_status(monkeypatch):
+    code, out, err, calls = run(["list", "--json"], monkeypatch)
+    assert code == 0, err
+    images = {item["name"]: item for item in one_document(out)["images"]}
+    assert images["cron"]["parent"] == "base" and images["cron"]["status"] == "build"
+    assert images["cron"]["ref"] == "localhost/containergen/cron:latest"
+    assert calls == [PODMAN_IMAGES]
+
+
+def test_render_prints_the_containerfile_and_runs_nothing(monkeypatch):
+    code, out, err, calls = run(["render", "cron"], monkeypatch)
+    assert code == 0, err
+    assert out.splitlines()[0] == "FROM localhost/containergen/base:latest"
+    assert "HEALTHCHECK" in out
+    code, out, _, _ = run(["render", "cron", "--json"], monkeypatch)
+    assert one_document(out)["containerfile"].startswith("FROM localhost/containergen/base:latest\n")
+    assert calls == []
+
+
+def test_show_json_is_the_local_image_and_its_packages(monkeypatch):
+    listed = json.dumps([{"Id": "f" * 64, "Names": ["localhost/containergen/cron:latest"], "Size": 5000000,
+                          "Labels": {_contract.MANIFEST_LABEL: json.dumps({"cron": "3.0"}), "a": "b"}}])
+    code, out, err, calls = run(["show", "cron", "--json"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
+    assert code == 0, err
+    document = one_document(out)
+    assert (document["packages"], document["labels"]["a"], document["up_to_date"]) == ({"cron": "3.0"}, "b", False)
+    assert calls == [PODMAN_IMAGES]
+    code, out, _, _ = run(["show", "cron"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
+    assert out.splitlines()[-2:] == ["packages (1):", "  cron     3.0"]
+
+
+@pytest.mark.parametrize("argv,error", [
+    (["show", "cron"], "cron: no local image localhost/containergen/cron:latest (build it first)"),
+    (["render", "nosuchimage"], "nosuchimage: no such image in "),
+    (["show", "Bad Name"], "IMAGE 'Bad Name': "),
+])
+def test_inspection_errors_are_one_error_document(monkeypatch, argv, error):
+    code, out, err, _ = run(argv + ["--json"], monkeypatch)
+    assert one_document(out)["error"].startswith(error)
+    assert code in (1, 2) and len(err.splitlines()) == 1
