@@ -89,8 +89,8 @@ def test_tarball_holds_the_license_and_dependencies_and_no_build_debris(installe
     info = manifest["collection_info"]
     assert info["dependencies"] == {"community.crypto": ">=2.10.0"}
     assert info["license"] == ["GPL-3.0-or-later"]
-    assert not any("example.invalid" in str(info.get(key) or "") for key in ("repository", "homepage", "issues",
-                                                                              "documentation"))
+    urls = ("repository", "homepage", "issues", "documentation")
+    assert not any("example.invalid" in str(info.get(key) or "") for key in urls)
 
 
 def test_installed_command_uses_the_installed_collection(installed):
