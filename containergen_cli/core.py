@@ -135,6 +135,15 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=defaults.TIMEOUT,
                         help="seconds one image may take, 1 to 604800 (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
+    parser.add_argument("--refresh-base", dest="refresh_base", action="store_true",
+                        help="bootstrap or pull the profile's base image again (new packages of the distro)")
+    parser.add_argument("--build-env", dest="build_env", action="append", default=[],
+                        help="KEY=VALUE environment of the build steps only, never stored in an image (repeatable)")
+    parser.add_argument("--mirror", default=None,
+                        help="package mirror URL used as the build steps' http_proxy, as the site playbook does "
+                             "(such as http://127.0.0.1:3142 of the mirror role)")
+    parser.add_argument("--summary-json-file", dest="summary_json_file", default=None,
+                        help="also write the JSON summary to this file")
 
 
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
@@ -318,6 +327,19 @@ def _given_file(options: types.ModuleType, default: str) -> t.Callable[[str], t.
     return check
 
 
+def _mirror_url(value: str) -> t.Optional[str]:
+    if not re.match(r"https?://[^/\s:]+(:\d{1,5})?/?\Z", value):
+        return "must be a proxy URL such as http://127.0.0.1:3142"
+    return None
+
+
+def build_env(args: argparse.Namespace) -> t.Dict[str, str]:
+    """--build-env KEY=VALUE, with --mirror as http_proxy (an explicit --build-env http_proxy wins)."""
+    env = {"http_proxy": args.mirror} if getattr(args, "mirror", None) else {}
+    env.update(_key_values(getattr(args, "build_env", None) or [], "--build-env"))
+    return env
+
+
 def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Optional[str]], bool]]:
     """(option, dest, check, repeatable) of command, in the order the options are documented."""
     options, validate = _collection_utils()[:2]
@@ -346,6 +368,10 @@ def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Opti
         ("--repo-dir", "repo_dir", optional(options.existing_dir), False),
         ("--authfile", "authfile", _given_file(options, DEFAULT_AUTHFILE), False),
         ("--build-timeout", "build_timeout", options.timeout, False),
+        ("--build-env", "build_env", _key_value_check(validate.env_name), True),
+        ("--mirror", "mirror", optional(_mirror_url), False),
+        ("--summary-json-file", "summary_json_file",
+         optional(lambda v: options.writable_dir(os.path.dirname(os.path.abspath(v)))), False),
     ]
     publish = [
         ("--registry", "registry", options.registry_address, False),
@@ -433,6 +459,8 @@ def build_options(args: argparse.Namespace) -> t.Any:
         "volumes": volumes,
         "timeout": getattr(args, "build_timeout", None),
         "force": getattr(args, "force", None),
+        "refresh_base": bool(getattr(args, "refresh_base", False)),
+        "build_env": build_env(args),
         "refresh": getattr(args, "refresh", None),
     }
     options, stage = _collection_utils()[0], stage_options()
@@ -459,7 +487,8 @@ def build_variables(args: argparse.Namespace) -> t.Dict[str, t.Any]:
             variables["image_build_" + name] = getattr(stage, name)
     if hasattr(args, "volumes"):
         variables.update(image_build_volumes=list(stage.volumes), image_build_timeout=stage.timeout,
-                         image_build_force=stage.force)
+                         image_build_force=stage.force, image_build_refresh_base=stage.refresh_base,
+                         image_build_build_env=dict(stage.build_env))
     return variables
 
 

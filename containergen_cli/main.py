@@ -109,6 +109,9 @@ def build(args: argparse.Namespace, out: t.TextIO, err: t.TextIO) -> t.Dict[str,
     shown.write("plan (%s):\n%s\n" % (planned["profile"], planned["table"]))
     shown.flush()
     summary = core.build(args, err)
+    if not summary.get("table") and summary.get("images") and "counts" in summary:
+        from ansible_collections.containergen.images.plugins.module_utils import _build  # pylint: disable=import-outside-toplevel
+        summary["table"] = _build.summary_table(summary)  # summary.json holds the data, not the table
     if summary.get("published"):
         summary["table"] = summary.get("table") or ""
         summary["table"] += ("\n" if summary["table"] else "") + publish_table(summary["published"], False)
@@ -247,6 +250,13 @@ def main(argv: t.Optional[t.List[str]] = None, out: t.Optional[t.TextIO] = None,
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    if getattr(args, "summary_json_file", None):
+        try:
+            with open(args.summary_json_file, "w", encoding="utf-8") as handle:
+                json.dump(_document(summary), handle, indent=2, sort_keys=True)
+        except OSError as exc:
+            return _fail("--summary-json-file %s: %s" % (args.summary_json_file, exc.strerror or exc), EXIT_FAILED,
+                         args.command, want_json, out, err)
     if args.json:
         shown = _document(summary)
         if args.command == "build" and summary.get("table"):

@@ -113,23 +113,28 @@ def test_failures_with_json_are_one_error_document(monkeypatch, argv, code, erro
 
 
 def test_build_json_sends_plan_progress_and_table_to_stderr(monkeypatch, tmp_path):
-    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}], "built": ["cron"]}
+    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}], "built": ["cron"],
+               "counts": {"built": 1}, "seconds": 1.5, "total_size": 2e6}
     seen = fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built in 1.5 s\n")
     code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert one_document(out) == summary
     assert "cron: built in 1.5 s" in err
     assert "plan (debian13):" in err
+    assert err.splitlines()[-1] == "built 1; 1.5 s; set size 2.0 MB (shared layers once)"
     assert [argv[1] for argv in seen] == ["containergen.images.build"]
 
 
-def test_build_without_json_prints_the_plan_first_on_stdout(monkeypatch, tmp_path):
-    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}]}
+def test_build_without_json_prints_the_plan_first_on_stdout_and_the_summary_table_last(monkeypatch, tmp_path):
+    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}],
+               "counts": {"built": 1}, "seconds": 2.0, "total_size": 2e6}
     fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built\n")
     code, out, err, _ = run(["build", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert out.startswith("plan (debian13):\n")
     assert "cron: built" not in out and "cron: built" in err
+    assert out.splitlines()[-1] == "built 1; 2.0 s; set size 2.0 MB (shared layers once)"
+    assert out.splitlines()[-2].split()[:3] == ["cron", "built", "1.5"]
 
 
 def test_build_failure_with_json_is_the_error_document(monkeypatch, tmp_path):
@@ -325,3 +330,34 @@ def test_inspection_errors_are_one_error_document(monkeypatch, argv, error):
     code, out, err, _ = run(argv + ["--json"], monkeypatch)
     assert one_document(out)["error"].startswith(error)
     assert code in (1, 2) and len(err.splitlines()) == 1
+
+
+def test_build_env_mirror_and_refresh_base_reach_the_role(tmp_path):
+    args = main.parser().parse_args(["build", "--mirror", "http://127.0.0.1:3142", "--build-env", "no_proxy=x",
+                                     "--refresh-base", "--work-dir", str(tmp_path)])
+    variables = core.build_variables(args)
+    assert variables["image_build_build_env"] == {"http_proxy": "http://127.0.0.1:3142", "no_proxy": "x"}
+    assert variables["image_build_refresh_base"] is True
+    plain = core.build_variables(main.parser().parse_args(["build", "--work-dir", str(tmp_path)]))
+    assert (plain["image_build_build_env"], plain["image_build_refresh_base"]) == ({}, False)
+
+
+@pytest.mark.parametrize("argv,error", [
+    (["build", "--mirror", "127.0.0.1:3142"], "--mirror 127.0.0.1:3142: must be a proxy URL such as http://127.0.0.1:3142"),
+    (["build", "--build-env", "1x=y"], "--build-env 1x=y: "),
+    (["build", "--build-env", "novalue"], "--build-env novalue: expected KEY=VALUE"),
+])
+def test_bad_build_env_and_mirror_are_bad_usage(monkeypatch, argv, error):
+    code, out, _, calls = run(argv + ["--json"], monkeypatch)
+    assert code == 2 and one_document(out)["error"].startswith(error)
+    assert calls == []
+
+
+def test_summary_json_file_holds_the_document(monkeypatch, tmp_path):
+    summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}]}
+    fake_playbook(monkeypatch, str(tmp_path), summary)
+    target = tmp_path / "summary-copy.json"
+    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path),
+                             "--summary-json-file", str(target)], monkeypatch)
+    assert code == 0, err
+    assert json.loads(target.read_text()) == one_document(out) == summary
