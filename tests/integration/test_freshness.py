@@ -1,0 +1,217 @@
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fresh images without waste, against a real apt repository we control.
+
+A tiny package (cgfresh-hello) is made with dpkg-deb in two versions and served by an apt
+repository made with apt-ftparchive over HTTP on localhost. The chain base → mid (installs the
+package) → leaf, and sib (without it) on base, is built with version 1; version 2 is published; the
+update check marks exactly mid and leaf stale; the build with refresh=updates rebuilds only those;
+the next run is a no-op. Nothing is stubbed: buildah builds, podman runs the checks, apt resolves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+
+from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # noqa: E402
+from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # noqa: E402
+
+NAMESPACE = "localhost/cg-fresh-%s" % uuid.uuid4().hex[:8]
+PACKAGE = "cgfresh-hello"
+PORTS = range(18080, 18090)
+
+pytestmark = pytest.mark.integration
+
+
+def free_port():
+    for port in PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail("no free port in %s-%s for the apt repository" % (PORTS[0], PORTS[-1]))
+
+
+def make_deb(work, version):
+    """A one-file package made with dpkg-deb."""
+    root = work / ("pkg-" + version)
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr/share" / PACKAGE).mkdir(parents=True)
+    (root / "usr/share" / PACKAGE / "VERSION").write_text(version + "\n", encoding="utf-8")
+    (root / "DEBIAN" / "control").write_text(
+        "Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: containergen <test@example.org>\n"
+        "Priority: optional\nSection: misc\nDescription: freshness test package\n" % (PACKAGE, version),
+        encoding="utf-8")
+    deb = work / ("%s_%s_all.deb" % (PACKAGE, version))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def publish(repo, deb):
+    """Put deb in the flat repository (replacing the older version) and index it with apt-ftparchive."""
+    for old in repo.glob("*.deb"):
+        old.unlink()
+    os.link(str(deb), str(repo / deb.name))
+    packages = subprocess.run(["apt-ftparchive", "packages", "."], cwd=str(repo), check=True, capture_output=True,
+                              text=True).stdout
+    (repo / "Packages").write_text(packages, encoding="utf-8")
+    (repo / "Release").unlink(missing_ok=True)
+    release = subprocess.run(["apt-ftparchive", "release", "."], cwd=str(repo), check=True, capture_output=True,
+                             text=True).stdout
+    (repo / "Release").write_text(release, encoding="utf-8")
+    time.sleep(1.1)  # a new index must not share the old one's mtime second (apt's If-Modified-Since)
+
+
+def write_definitions(root, port):
+    files = {
+        "base/base.yaml": {"tcib_actions": [{"run": "echo 'deb [trusted=yes] http://127.0.0.1:%d/ ./' "
+                                                    "> /etc/apt/sources.list.d/cgfresh.list" % port}]},
+        "base/mid/mid.yaml": {"tcib_packages": {"common": [PACKAGE]}, "tcib_actions": [{"run": "{{ tcib_install }}"}]},
+        "base/mid/leaf/leaf.yaml": {"tcib_actions": [{"run": "cat /usr/share/%s/VERSION > /leaf-saw" % PACKAGE}]},
+        "base/sib/sib.yaml": {"tcib_actions": [{"run": "touch /sib"}]},
+    }
+    for relpath, data in files.items():
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data), encoding="utf-8")  # YAML is a superset of JSON
+
+
+def playbook(work, definitions, run, refresh):
+    variables = {"image_build_definitions_path": str(definitions), "image_build_namespace": NAMESPACE,
+                 "image_build_work_dir": str(work), "image_build_timeout": 600, "image_build_refresh": refresh}
+    work.mkdir(exist_ok=True)
+    vars_file = work / ("vars-%s.json" % run)
+    vars_file.write_text(json.dumps(variables), encoding="utf-8")
+    proc = subprocess.run(["ansible-playbook", "containergen.images.build", "-e", "@" + str(vars_file)], cwd=REPO,
+                          capture_output=True, text=True, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    with open(work / "summary.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def statuses(summary):
+    return {r["name"]: r["status"] for r in summary["images"]}
+
+
+def labels(name):
+    out = subprocess.run(["podman", "image", "inspect", "%s/%s:latest" % (NAMESPACE, name)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)[0]["Config"]["Labels"]
+
+
+def plan(definitions, refresh):
+    options = _pipeline.PlanOptions.from_params({"definitions_path": str(definitions), "namespace": NAMESPACE,
+                                                 "refresh": refresh})
+    return _pipeline.plan_images(options, Runner())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fresh", numbered=True)
+    repo = work / "repo"
+    repo.mkdir()
+    debs = {version: make_deb(work, version) for version in ("1.0", "2.0")}
+    publish(repo, debs["1.0"])
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], cwd=str(repo),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    definitions = work / "defs"
+    write_definitions(definitions, port)
+    state = {"work": work, "repo": repo, "debs": debs, "definitions": definitions, "runs": {}}
+    try:
+        for _attempt in range(50):  # the server is up when it answers
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        state["runs"]["v1"] = playbook(work / "build", definitions, "v1", "updates")
+        state["ids_v1"] = {r["name"]: r["image_id"] for r in state["runs"]["v1"]["images"]}
+        state["manifests_v1"] = {name: json.loads(labels(name)["containergen.manifest"]) for name in state["ids_v1"]}
+        state["plan_v1"] = plan(definitions, "updates")
+        publish(repo, debs["2.0"])
+        start = time.monotonic()
+        state["plan_v2"] = plan(definitions, "updates")
+        state["plan_v2_seconds"] = time.monotonic() - start
+        state["plan_v2_none"] = plan(definitions, "none")
+        state["runs"]["v2"] = playbook(work / "build", definitions, "v2", "updates")
+        state["runs"]["v3"] = playbook(work / "build", definitions, "v3", "updates")
+        state["plan_v3_none"] = plan(definitions, "none")
+        yield state
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                             text=True, check=False).stdout
+        doomed = [name for name in out.split() if name.startswith(NAMESPACE + "/")]
+        if doomed:
+            subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
+
+
+def test_version_1_builds_every_image_with_the_package_in_mid_only(world):
+    assert statuses(world["runs"]["v1"]) == {"base": "built", "mid": "built", "leaf": "built", "sib": "built"}
+    manifests = world["manifests_v1"]
+    assert manifests["mid"][PACKAGE] == "1.0" and manifests["leaf"][PACKAGE] == "1.0"
+    assert PACKAGE not in manifests["base"] and PACKAGE not in manifests["sib"]
+
+
+def test_nothing_is_stale_while_the_repository_is_unchanged(world):
+    table = {image["name"]: image["status"] for image in world["plan_v1"]["images"]}
+    assert table == {"base": "up to date", "mid": "up to date", "leaf": "up to date", "sib": "up to date"}
+
+
+def test_a_published_update_makes_exactly_the_images_that_contain_the_package_stale(world):
+    result = world["plan_v2"]
+    table = {image["name"]: image["status"] for image in result["images"]}
+    # leaf contains the package too (from mid): it is stale by its own check as well
+    stale = "stale (1 package: %s 1.0 → 2.0)" % PACKAGE
+    assert table == {"base": "up to date", "mid": stale, "leaf": stale, "sib": "up to date"}
+    assert result["updates"]["salts"] == {"mid": ["%s=2.0" % PACKAGE], "leaf": ["%s=2.0" % PACKAGE]}
+    assert result["updates"]["images"]["mid"]["updates"] == {PACKAGE: ["1.0", "2.0"]}
+    assert result["updates"]["base"]["updates"] == {}
+    # without refresh the fingerprints decide: the update is not seen
+    assert {image["name"]: image["status"] for image in world["plan_v2_none"]["images"]} == {
+        name: "up to date" for name in table}
+
+
+def test_refresh_rebuilds_only_the_stale_images_and_records_why(world):
+    summary = world["runs"]["v2"]
+    assert statuses(summary) == {"base": "skipped", "mid": "built", "leaf": "built", "sib": "skipped"}
+    ids = {r["name"]: r["image_id"] for r in summary["images"]}
+    assert ids["base"] == world["ids_v1"]["base"] and ids["sib"] == world["ids_v1"]["sib"]
+    assert ids["mid"] != world["ids_v1"]["mid"] and ids["leaf"] != world["ids_v1"]["leaf"]
+    mid = labels("mid")
+    assert json.loads(mid["containergen.manifest"])[PACKAGE] == "2.0"
+    assert json.loads(mid["containergen.refresh"]) == {"mid": ["%s=2.0" % PACKAGE]}
+    assert json.loads(labels("leaf")["containergen.refresh"]) == {"leaf": ["%s=2.0" % PACKAGE]}
+    assert json.loads(labels("leaf")["containergen.manifest"])[PACKAGE] == "2.0"
+    assert "containergen.refresh" not in labels("sib")
+    assert set(summary["updates"]["images"]) == {"mid", "leaf"}
+
+
+def test_the_next_run_is_a_no_op_with_or_without_refresh(world):
+    assert statuses(world["runs"]["v3"]) == {name: "skipped" for name in ("base", "mid", "leaf", "sib")}
+    assert world["runs"]["v3"]["updates"]["images"] == {}
+    assert {image["name"]: image["status"] for image in world["plan_v3_none"]["images"]} == {
+        name: "up to date" for name in ("base", "mid", "leaf", "sib")}
+
+
+def test_update_check_time(world):
+    # one fetch (the Debian mirror and the local repository) and four checks
+    print("update check of the test chain: %.1f s (plan included: %.1f s)"
+          % (world["plan_v2"]["updates"]["seconds"], world["plan_v2_seconds"]))
+    assert world["plan_v2"]["updates"]["seconds"] < 120
