@@ -135,6 +135,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build-timeout", dest="build_timeout", type=int, default=defaults.TIMEOUT,
                         help="seconds one image may take, 1 to 604800 (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print ansible-playbook's output (to stderr) when it has finished")
     parser.add_argument("--refresh-base", dest="refresh_base", action="store_true",
                         help="bootstrap or pull the profile's base image again (new packages of the distro)")
     parser.add_argument("--build-env", dest="build_env", action="append", default=[],
@@ -171,6 +173,8 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the publish summary is written (default: %(default)s)")
     parser.add_argument("--check", action="store_true",
                         help="say what would be pushed; push nothing, write no lock file")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print ansible-playbook's output (to stderr) when it has finished")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
 
 
@@ -591,7 +595,7 @@ def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=N
         if signum is not None:
             raise Interrupted(signum)
         if verbose:
-            out.write(stdout)
+            out.write(stdout + stderr)
         if returncode < 0:
             raise CLIError("ansible-playbook was killed by %s; the build stopped" % signal.Signals(-returncode).name)
         if returncode != 0:
@@ -768,12 +772,13 @@ def build(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str, t
     variables = build_variables(args)
     if args.skip_build:
         return plan(args, out)
-    run_playbook("build", variables, os.path.join(args.work_dir, "progress.log"), out)
+    run_playbook("build", variables, os.path.join(args.work_dir, "progress.log"), out,
+                 verbose=getattr(args, "verbose", False))
     summary = read_json(os.path.join(args.work_dir, "summary.json"))
     if args.push:
         publish_vars = publish_variables(args, local_namespace=variables["image_build_namespace"])
         publish_vars["publish_images"] = [r["name"] for r in summary["images"]]
-        run_playbook("publish", publish_vars, out=out)
+        run_playbook("publish", publish_vars, out=out, verbose=getattr(args, "verbose", False))
         summary["published"] = read_json(publish_vars["publish_summary_file"])
     return summary
 
@@ -786,7 +791,7 @@ def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str,
         return _pipeline.publish_images(publish_options(args), check_mode=True)
     variables = publish_variables(args)
     ensure_work_dir(args)  # the role writes the summary there, after the lock file
-    run_playbook("publish", variables, out=out)
+    run_playbook("publish", variables, out=out, verbose=getattr(args, "verbose", False))
     return read_json(variables["publish_summary_file"])
 
 

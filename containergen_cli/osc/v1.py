@@ -72,10 +72,41 @@ def _with_image(parser):
     core.add_image_arguments(parser)
 
 
-class List(_Base):
-    """Images of the definitions tree: parent and local status."""
-    adder = staticmethod(core.add_image_arguments)
-    action = staticmethod(main.COMMANDS["list"])
+class _Guarded(object):
+    """take_action's errors as in _Base: one line, exit 1; an interrupt: 130/143."""
+
+    @staticmethod
+    def guarded(call, parsed_args):
+        try:
+            return call(parsed_args, sys.stdout, sys.stderr)
+        except core.Interrupted as exc:
+            sys.stderr.write("interrupted\n")
+            raise SystemExit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            raise SystemExit(128 + signal.SIGINT)
+        except core.CLIError as exc:
+            raise exceptions.CommandError(str(exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise exceptions.CommandError(main._one_line(exc))  # pylint: disable=protected-access
+
+
+class List(command.Lister, _Guarded):
+    """Images of the definitions tree: parent and local status (-f json|yaml|table|value)."""
+    auth_required = False
+    COLUMNS = ("name", "parent", "status", "ref")
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        try:
+            core.add_image_arguments(parser)
+        except core.CLIError as exc:
+            raise exceptions.CommandError(str(exc))
+        return parser
+
+    def take_action(self, parsed_args):
+        result = self.guarded(main.COMMANDS["list"], parsed_args)
+        return self.COLUMNS, [tuple(item[key] or "" for key in self.COLUMNS) for item in result["images"]]
 
 
 class Show(_Base):

@@ -39,10 +39,11 @@ def test_console_script_builds_and_prints_progress_and_json(definitions, tmp_pat
     proc = run([os.path.join(BIN, "containergen"), "build", "--config-path", definitions, "--namespace", NAMESPACE,
                 "--work-dir", str(tmp_path), "--label", "cli.run=%s" % NAMESPACE, "--json"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.splitlines()
+    lines = proc.stderr.splitlines()  # progress and the tables go to stderr with --json
     progress = [line for line in lines if line.startswith("[") and "/4]" in line]
     assert len(progress) == 4 and all(" built " in line for line in progress)
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert "plan (debian13):" in lines
+    summary = json.loads(proc.stdout)  # stdout is exactly one JSON document
     assert sorted(summary["images_built"]) == ["base", "leaf-a", "leaf-b", "mid"]
     labels = json.loads(run(["podman", "image", "inspect", "localhost/%s/leaf-a:latest" % NAMESPACE]).stdout)[0]
     assert labels["Config"]["Labels"]["cli.run"] == NAMESPACE
@@ -52,7 +53,7 @@ def test_console_script_second_run_builds_nothing(definitions, tmp_path):
     proc = run([os.path.join(BIN, "containergen"), "build", "--config-path", definitions, "--namespace", NAMESPACE,
                 "--work-dir", str(tmp_path), "--label", "cli.run=%s" % NAMESPACE, "--json"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    summary = json.loads(proc.stdout)
     assert summary["images_built"] == []
 
 
@@ -83,7 +84,7 @@ def test_openstack_plugin_runs_a_build(definitions, tmp_path):
                 "--namespace", NAMESPACE, "--work-dir", str(tmp_path), "--include", "leaf-b",
                 "--label", "osc.run=%s" % NAMESPACE, "--json"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    summary = json.loads(proc.stdout)
     assert sorted(summary["images_built"]) == ["base", "leaf-b", "mid"]
 
 
@@ -93,3 +94,15 @@ def test_skip_build_prints_the_plan_only(definitions, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[2].split()[1] == "base"
     assert "leaf-a" not in proc.stdout  # excluding mid excludes its descendants
+
+
+def test_openstack_plugin_lists_with_cliff_formats_and_has_every_verb():
+    proc = run([os.path.join(BIN, "openstack"), "containergen", "image", "list", "-f", "json", "--include", "cron"])
+    assert proc.returncode == 0, proc.stderr
+    assert [row["name"] for row in json.loads(proc.stdout)] == ["base", "cron"]
+    listed = run([os.path.join(BIN, "openstack"), "command", "list", "--group", "openstack.containergen.v1"])
+    for verb in ("build", "plan", "publish", "export", "list", "show", "render"):
+        assert "containergen image %s" % verb in listed.stdout, verb
+    proc = run([os.path.join(BIN, "openstack"), "containergen", "image", "render", "nosuchimage"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("nosuchimage: no such image in ")

@@ -361,3 +361,12 @@ def test_summary_json_file_holds_the_document(monkeypatch, tmp_path):
                              "--summary-json-file", str(target)], monkeypatch)
     assert code == 0, err
     assert json.loads(target.read_text()) == one_document(out) == summary
+
+
+def test_verbose_passes_ansibles_output_to_stderr(monkeypatch, tmp_path):
+    fake_playbook(monkeypatch, str(tmp_path), PUBLISHED, output="PLAY [Publish container images]\n")
+    code, out, err, _ = run(["publish", "-v", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)],
+                            monkeypatch)
+    assert code == 0
+    assert "PLAY [Publish container images]" in err and "PLAY" not in out
+    one_document(out)
