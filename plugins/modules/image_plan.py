@@ -96,12 +96,28 @@ images:
       type: list
       elements: list
     status:
-      description: V(up to date), V(build) or V(build (new base)); empty when O(inspect_local=false).
+      description:
+        - V(up to date), V(build) or V(build (new base)); empty when O(inspect_local=false).
+        - With O(refresh=updates) also V(stale (N packages: name old → new, ...)), V(stale (parent)), or
+          V(build (base has N updates)).
       type: str
+    refresh:
+      description: The package updates (C(NAME=VERSION)) the image is built for; only when there are some.
+      type: list
+      elements: str
+      returned: when the image has a refresh salt
 table:
   description: The plan as a plain text table.
   returned: success
   type: str
+updates:
+  description:
+    - The update check (O(refresh=updates)); C(images) maps each image to its C(status) (V(up to date), V(stale),
+      V(stale (parent)), V(changed definition), V(absent)), C(updates) (C({package: [installed, candidate]})) and
+      C(salt); C(salts) lists the images with updates of their own; C(base) the base image's updates; C(seconds)
+      the time of the check.
+  returned: when O(refresh=updates) and O(inspect_local=true)
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
