@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine (idempotent) and run the main job on the embedded default image set:
-# start the local TLS registry, build the default images.
+# start the local TLS registry, build the default images, publish them, and smoke-deploy what was
+# published (CONTAINERGEN_SMOKE=0 skips the smoke deploy).
 # Extra arguments go to ansible-playbook (e.g. -e '{"image_build_include": ["keystone"]}').
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,4 +31,8 @@ fi
 tail -n 0 -F "$work_dir/progress.log" 2>/dev/null | sed -u 's/^/  progress: /' &
 tail_pid=$!
 trap 'kill $tail_pid 2>/dev/null || true' EXIT
-ansible-playbook containergen.images.site -e "@$secrets" -e "image_build_work_dir=$work_dir" "$@"
+smoke=()
+if [ "${CONTAINERGEN_SMOKE:-1}" = 0 ]; then
+  smoke=(-e '{"smoke_deploy": false}')
+fi
+ansible-playbook containergen.images.site -e "@$secrets" -e "image_build_work_dir=$work_dir" "${smoke[@]}" "$@"
