@@ -21,7 +21,7 @@ import time
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import (
-    _bootstrap, _build, _freshness, _plan, _publish, _stage_options,
+    _bootstrap, _build, _freshness, _plan, _publish, _sbom, _stage_options,
 )
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, Runner, interruptible,
@@ -158,6 +158,27 @@ def build_images(options: BuildOptions, runner: t.Optional[Runner] = None, engin
         return _build_locked(options, definitions, profile, runner, engine, progress, journal)
 
 
+def _sboms(plan: t.List[t.Any], engine: t.Any, runner: Runner, directory: str,
+           failed: t.Set[str]) -> t.Dict[str, t.Any]:
+    """SBOMs of the plan's images that exist: name -> {spdx, cyclonedx, seconds}."""
+    if engine.name != "buildah":
+        raise OptionError("sbom", True, "needs the buildah engine (syft reads the image mounted from containers-storage)")
+    store = LocalStore.read(engine, runner)
+    result: t.Dict[str, t.Any] = {}
+    for item in plan:
+        info = store.get(item.ref)
+        if item.name in failed or info is None:
+            continue
+        start = time.monotonic()
+        try:
+            paths = _sbom.generate(runner, item.ref, item.name, info["labels"], directory)
+        except (CommandError, _sbom.SbomError, OSError, ValueError) as exc:  # the images are built: report, go on
+            result[item.name] = {"error": "%s: SBOM of %s: %s" % (item.name, item.ref, " ".join(str(exc).split()))}
+            continue
+        result[item.name] = dict(paths, seconds=round(time.monotonic() - start, 2))
+    return result
+
+
 def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
                   runner: Runner, engine: t.Any, progress: t.Optional[t.Callable[[str], None]],
                   journal: t.Optional[_build.Journal] = None) -> t.Dict[str, t.Any]:
@@ -206,6 +227,9 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
                                          if entry["status"] != UP_TO_DATE}}
     summary["table"] = _build.summary_table(summary)
     summary_file = options.summary_path
+    if options.sbom and not interrupted:
+        summary["sbom"] = _sboms(plan, engine, quiet, os.path.join(os.path.dirname(summary_file), "sbom"),
+                                 set(summary["images_failed"]))
     os.makedirs(os.path.dirname(summary_file), exist_ok=True)
     with open(summary_file + ".tmp", "w", encoding="utf-8") as handle:
         json.dump({k: v for k, v in summary.items() if k != "table"}, handle, indent=2, sort_keys=True)

@@ -148,7 +148,7 @@ def ensure_key_pair(key_dir: str, private_key: t.Optional[str] = None, public_ke
     else:
         if not os.path.exists(passphrase_file):
             _write_private(passphrase_file, secrets.token_urlsafe(32).encode())
-        der, _ = new_key_pair()
+        der = new_key_pair()[0]
         _write_private(private_key, seal_private_key(der, _read(passphrase_file).rstrip(b"\n")))
         changed = True
     for path in (private_key, passphrase_file):

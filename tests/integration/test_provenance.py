@@ -219,7 +219,7 @@ def test_signed_publish_pulls_and_unchanged_republish_signs_nothing(registry, im
 def test_unsigned_image_pushed_by_hand_is_refused(registry, images):
     proc = skopeo(registry, "copy", "containers-storage:%s/gamma:latest" % LOCAL_NS, "docker://%s:latest" % repo("gamma"))
     assert proc.returncode == 0, proc.stderr
-    rc, output, _ = pull(registry, repo("gamma") + ":latest")
+    rc, output = pull(registry, repo("gamma") + ":latest")[:2]
     assert rc != 0 and "no signature exists" in output, output
     assert verify(registry, "gamma", "latest")[0] is None
     # the same image pulls without our scope (the default policy is untouched): the refusal is the signature's
@@ -234,14 +234,14 @@ def test_tag_moved_by_hand_is_refused_and_republish_puts_it_back(registry, image
     # beta's signed revision, copied by hand (with its signatures) under alpha's floating tag
     proc = skopeo(registry, "copy", "docker://%s:latest-1" % repo("beta"), "docker://%s:latest" % repo("alpha"))
     assert proc.returncode == 0, proc.stderr
-    rc, output, _ = pull(registry, repo("alpha") + ":latest")
+    rc, output = pull(registry, repo("alpha") + ":latest")[:2]
     assert rc != 0 and "signature" in output.lower(), output
     assert verify(registry, "alpha", "latest")[0] is None  # beta's signatures name beta
     assert verify(registry, "beta", "latest-1")[0] is not None
     # gamma's unsigned image under alpha's floating tag
     proc = skopeo(registry, "copy", "containers-storage:%s/gamma:latest" % LOCAL_NS, "docker://%s:latest" % repo("alpha"))
     assert proc.returncode == 0, proc.stderr
-    rc, output, _ = pull(registry, repo("alpha") + ":latest")
+    rc, output = pull(registry, repo("alpha") + ":latest")[:2]
     assert rc != 0 and "no signature exists" in output, output
     assert verify(registry, "alpha", "latest")[0] is None
     fixed = publish(registry, ["alpha"])
@@ -254,7 +254,7 @@ def test_unsigned_publish_is_refused_on_pull_then_signed_in_place(registry, imag
     try:
         unsigned = publish(registry, ["delta"], signed=False)
         assert unsigned["images"][0]["signed"] is False
-        rc, output, _ = pull(registry, repo("delta") + ":latest")
+        rc, output = pull(registry, repo("delta") + ":latest")[:2]
         assert rc != 0 and "no signature exists" in output, output
         assert verify(registry, "delta", "latest")[0] is None
         signed = publish(registry, ["delta"])
@@ -278,9 +278,8 @@ def test_sbom_of_a_built_image_lists_every_dpkg_package_with_distro_purls(images
         spdx = json.load(handle)
     with open(paths["cyclonedx"], encoding="utf-8") as handle:
         cdx = json.load(handle)
-    installed = set(subprocess.run(["podman", "run", "--rm", "--network", "none", ref, "dpkg-query", "-W",
-                                   "-f", "${Package}@${Version}\\n"], capture_output=True, text=True,
-                                  check=True).stdout.split())
+    query = ["podman", "run", "--rm", "--network", "none", ref, "dpkg-query", "-W", "-f", "${Package}@${Version}\\n"]
+    installed = set(subprocess.run(query, capture_output=True, text=True, check=True).stdout.split())
     assert len(installed) > 50
     # SPDX 2.3: the document's required fields, every package identified, the distro in each purl
     assert (spdx["spdxVersion"], spdx["dataLicense"], spdx["SPDXID"]) == ("SPDX-2.3", "CC0-1.0", "SPDXRef-DOCUMENT")
@@ -304,3 +303,29 @@ def test_sbom_of_a_built_image_lists_every_dpkg_package_with_distro_purls(images
     mounted = subprocess.run(["podman", "image", "mount"], capture_output=True, text=True, check=True).stdout
     assert ref not in mounted
     print("SBOM of alpha (%d deb packages): %.1f s" % (len(debs), seconds))
+
+
+def test_build_with_sbom_writes_them_next_to_the_summary(tmp_path):
+    """image_build sbom: true on the chain fixture: an SBOM pair per image in WORK_DIR/sbom."""
+    definitions = str(tmp_path / "defs")
+    shutil.copytree(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "chain"), definitions)
+    namespace = "localhost/cg-prov-sbom-%s" % RUN_ID
+    work = str(tmp_path / "w")
+    try:
+        rc, output = playbook("build", {"image_build_definitions_path": definitions, "image_build_namespace": namespace,
+                                        "image_build_work_dir": work, "image_build_sbom": True}, str(tmp_path))
+        assert rc == 0, output[-3000:]
+        with open(os.path.join(work, "summary.json"), encoding="utf-8") as handle:
+            result = json.load(handle)
+        assert result["images"] and sorted(result["sbom"]) == sorted(item["name"] for item in result["images"])
+        for name, entry in result["sbom"].items():
+            assert entry["spdx"] == os.path.join(work, "sbom", name + ".spdx.json"), entry
+            with open(entry["cyclonedx"], encoding="utf-8") as handle:
+                assert json.load(handle)["specVersion"] == "1.6"
+        print("SBOM seconds per image: %s" % {n: e["seconds"] for n, e in result["sbom"].items()})
+    finally:
+        out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                             text=True, check=False).stdout.split()
+        doomed = [ref for ref in out if ref.startswith(namespace + "/")]
+        if doomed:
+            subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
