@@ -98,8 +98,8 @@ images:
     status:
       description:
         - V(up to date), V(build) or V(build (new base)); empty when O(inspect_local=false).
-        - With O(refresh=updates) also V(stale (N packages: name old → new, ...)), V(stale (parent)), or
-          V(build (base has N updates)).
+        - "With O(refresh=updates) also V(stale (N packages: name old → new, ...)), V(stale (parent)), or
+          V(build (base has N updates))."
       type: str
     refresh:
       description: The package updates (C(NAME=VERSION)) the image is built for; only when there are some.
