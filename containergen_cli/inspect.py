@@ -65,7 +65,7 @@ def show(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     from ansible_collections.containergen.images.plugins.module_utils import _contract, _engines  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
     images = _engines.make_engine(core.plan_options(args)).list_images(Runner())
-    planned, _, options = _planned(args, {ref: info["id"] for ref, info in images.items()})
+    planned, _profile, options = _planned(args, {ref: info["id"] for ref, info in images.items()})
     info = images.get(planned.ref)
     if info is None:
         raise core.CLIError("%s: no local image %s (build it first)" % (args.image, planned.ref))

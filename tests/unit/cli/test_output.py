@@ -39,7 +39,11 @@ class Commands(object):
 
 def run(argv, monkeypatch, answers=()):
     commands = Commands(list(answers) + [(PODMAN_IMAGES, (0, "[]", ""))])
-    monkeypatch.setattr(_command.Runner, "__call__", lambda self, argv, **kw: commands(self, argv, **kw))
+
+    def call(self, argv, **kwargs):
+        return commands(self, argv, **kwargs)
+
+    monkeypatch.setattr(_command.Runner, "__call__", call)
     out, err = io.StringIO(), io.StringIO()
     code = main.main(argv, out=out, err=err)
     return code, out.getvalue(), err.getvalue(), commands.calls
@@ -90,7 +94,7 @@ def test_plan_json_is_one_document_and_reads_the_store(monkeypatch, tmp_path):
 
 
 def test_plan_without_json_prints_the_table(monkeypatch, tmp_path):
-    code, out, _, _ = run(["plan", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, _err, _calls = run(["plan", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0
     assert out.splitlines()[0].split()[:3] == ["#", "image", "parent"]
 
@@ -104,7 +108,7 @@ def test_plan_without_json_prints_the_table(monkeypatch, tmp_path):
      "publish writes it"),
 ])
 def test_failures_with_json_are_one_error_document(monkeypatch, argv, code, error):
-    got, out, err, _ = run(argv, monkeypatch)
+    got, out, err, _calls = run(argv, monkeypatch)
     document = one_document(out)
     assert (got, document["exit_code"]) == (code, code)
     if error:
@@ -116,7 +120,7 @@ def test_build_json_sends_plan_progress_and_table_to_stderr(monkeypatch, tmp_pat
     summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}], "built": ["cron"],
                "counts": {"built": 1}, "seconds": 1.5, "total_size": 2e6}
     seen = fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built in 1.5 s\n")
-    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, err, _calls = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert one_document(out) == summary
     assert "cron: built in 1.5 s" in err
@@ -129,7 +133,7 @@ def test_build_without_json_prints_the_plan_first_on_stdout_and_the_summary_tabl
     summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}],
                "counts": {"built": 1}, "seconds": 2.0, "total_size": 2e6}
     fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built\n")
-    code, out, err, _ = run(["build", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, err, _calls = run(["build", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert out.startswith("plan (debian13):\n")
     assert "cron: built" not in out and "cron: built" in err
@@ -140,15 +144,15 @@ def test_build_without_json_prints_the_plan_first_on_stdout_and_the_summary_tabl
 def test_build_failure_with_json_is_the_error_document(monkeypatch, tmp_path):
     fake_playbook(monkeypatch, str(tmp_path), returncode=2,
                   output='fatal: [localhost]: FAILED! => {"changed": false, "msg": "cron: step 2 failed"}\n')
-    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, err, _calls = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 1
     assert one_document(out) == {"command": "build", "error": "cron: step 2 failed", "exit_code": 1}
     assert err.splitlines()[-1] == "containergen build: cron: step 2 failed"
 
 
 def test_build_skip_build_is_the_plan(monkeypatch, tmp_path):
-    code, out, _, _ = run(["build", "--skip-build", "--include", "cron", "--json", "--work-dir", str(tmp_path)],
-                          monkeypatch)
+    code, out, _err, _calls = run(["build", "--skip-build", "--include", "cron", "--json", "--work-dir", str(tmp_path)],
+                                  monkeypatch)
     assert code == 0
     assert one_document(out)["order"] == ["base", "cron"]
 
@@ -156,7 +160,7 @@ def test_build_skip_build_is_the_plan(monkeypatch, tmp_path):
 def test_build_into_an_unwritable_work_dir_is_bad_usage(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, out, err, _ = run(["build", "--json", "--work-dir", str(blocker / "sub")], monkeypatch)
+    code, out, err, _calls = run(["build", "--json", "--work-dir", str(blocker / "sub")], monkeypatch)
     assert code == 2
     assert one_document(out)["error"].startswith("--work-dir %s: " % (blocker / "sub"))
     assert len(err.splitlines()) == 1
@@ -170,7 +174,7 @@ PUBLISHED = {"images": [{"name": "cron", "action": "pushed", "ref": "r:5000/cont
 def test_publish_into_a_new_work_dir_prints_its_summary(monkeypatch, tmp_path):
     work = tmp_path / "new" / "dir"
     fake_playbook(monkeypatch, str(work), PUBLISHED)
-    code, out, err, _ = run(["publish", "--registry", "r:5000", "--work-dir", str(work)], monkeypatch)
+    code, out, err, _calls = run(["publish", "--registry", "r:5000", "--work-dir", str(work)], monkeypatch)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[1].split() == ["cron", "pushed", "r:5000/containergen/cron:latest-1"]
@@ -179,7 +183,7 @@ def test_publish_into_a_new_work_dir_prints_its_summary(monkeypatch, tmp_path):
 
 def test_publish_json_is_its_summary(monkeypatch, tmp_path):
     fake_playbook(monkeypatch, str(tmp_path), PUBLISHED)
-    code, out, _, _ = run(["publish", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, _err, _calls = run(["publish", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0
     assert one_document(out) == dict(PUBLISHED, check_mode=False)
 
@@ -191,8 +195,8 @@ def test_publish_table_in_check_mode_says_would_push():
 
 
 def test_publish_check_with_nothing_built_is_one_error(monkeypatch, tmp_path):
-    code, out, _, calls = run(["publish", "--check", "--json", "--local-namespace", "localhost/cg-cli-none",
-                               "--work-dir", str(tmp_path)], monkeypatch)
+    code, out, _err, calls = run(["publish", "--check", "--json", "--local-namespace", "localhost/cg-cli-none",
+                                 "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 1
     assert one_document(out)["error"] == "no containergen image under localhost/cg-cli-none/*:latest to publish"
     assert calls == [PODMAN_IMAGES]
@@ -225,7 +229,7 @@ def test_report_json_compares_the_two_latest_revisions(monkeypatch):
     assert document["updated"] == {"cron": ["1", "2"]}
     assert calls == [skopeo("list-tags", "docker://" + repo), skopeo("inspect", "docker://%s:latest-1" % repo),
                      skopeo("inspect", "docker://%s:latest-2" % repo)]
-    code, out, _, _ = run(["report", "cron", "--registry", "r:5000"], monkeypatch, answers)
+    code, out, _err, _calls = run(["report", "cron", "--registry", "r:5000"], monkeypatch, answers)
     assert out.splitlines() == ["cron: +1 -1 ~1 packages (latest-1 -> latest-2)", "  + new 1", "  - gone 1",
                                 "  ~ cron 1 -> 2"]
 
@@ -244,7 +248,7 @@ def test_report_errors_are_one_line(monkeypatch, argv, tags, error):
     answer = (1, "", 'time="x" level=fatal msg="Error listing repository tags: fetching tags list: name unknown"') \
         if tags is None else (0, json.dumps({"Tags": tags}), "")
     answers = [(skopeo("list-tags", "docker://r:5000/containergen/" + name), answer)]
-    code, out, err, _ = run(argv + ["--registry", "r:5000", "--json"], monkeypatch, answers)
+    code, out, err, _calls = run(argv + ["--registry", "r:5000", "--json"], monkeypatch, answers)
     assert (code, one_document(out)["error"]) == (1, error)
     assert err == "containergen report: %s\n" % error
 
@@ -253,7 +257,7 @@ def test_report_with_the_registry_down_is_one_line(monkeypatch):
     down = (1, "", 'time="x" level=fatal msg="Error listing repository tags: pinging container registry r:5000: '
                    'dial tcp 127.0.0.1:5000: connect: connection refused"')
     answers = [(skopeo("list-tags", "docker://r:5000/containergen/cron"), down)]
-    code, out, err, _ = run(["report", "cron", "--registry", "r:5000", "--json"], monkeypatch, answers)
+    code, out, err, _calls = run(["report", "cron", "--registry", "r:5000", "--json"], monkeypatch, answers)
     assert code == 1
     assert one_document(out)["error"] == ("skopeo list-tags r:5000/containergen/cron: Error listing repository tags: "
                                           "pinging container registry r:5000: dial tcp 127.0.0.1:5000: connect: "
@@ -276,14 +280,14 @@ LOCK = {"images": {"r:5000/containergen/base": "r:5000/containergen/base:latest-
 ])
 def test_export_pins_each_service_image_from_the_lock_file(monkeypatch, tmp_path, fmt, expected):
     (tmp_path / "images.lock.json").write_text(json.dumps(LOCK))
-    code, out, err, _ = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"), "--json"],
-                            monkeypatch)
+    code, out, err, _calls = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"), "--json"],
+                                 monkeypatch)
     assert code == 0, err
     document = one_document(out)
     assert document["parameters"] == {key: LOCK["images"]["r:5000/containergen/" + name]
                                       for key, name in expected.items()}
-    code, out, _, _ = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"),
-                           "--output", str(tmp_path / "out.yaml")], monkeypatch)
+    code, out, _err, _calls = run(["export", "--format", fmt, "--lock-file", str(tmp_path / "images.lock"),
+                                  "--output", str(tmp_path / "out.yaml")], monkeypatch)
     import yaml  # pylint: disable=import-outside-toplevel
     data = yaml.safe_load((tmp_path / "out.yaml").read_text())
     assert (data["parameter_defaults"] if fmt == "tripleo" else data) == document["parameters"]
@@ -304,7 +308,7 @@ def test_render_prints_the_containerfile_and_runs_nothing(monkeypatch):
     assert code == 0, err
     assert out.splitlines()[0] == "FROM localhost/containergen/base:latest"
     assert "HEALTHCHECK" in out
-    code, out, _, _ = run(["render", "cron", "--json"], monkeypatch)
+    code, out, _err, _calls = run(["render", "cron", "--json"], monkeypatch)
     assert one_document(out)["containerfile"].startswith("FROM localhost/containergen/base:latest\n")
     assert calls == []
 
@@ -317,7 +321,7 @@ def test_show_json_is_the_local_image_and_its_packages(monkeypatch):
     document = one_document(out)
     assert (document["packages"], document["labels"]["a"], document["up_to_date"]) == ({"cron": "3.0"}, "b", False)
     assert calls == [PODMAN_IMAGES]
-    code, out, _, _ = run(["show", "cron"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
+    code, out, _err, _calls = run(["show", "cron"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
     assert out.splitlines()[-2:] == ["packages (1):", "  cron     3.0"]
 
 
@@ -327,7 +331,7 @@ def test_show_json_is_the_local_image_and_its_packages(monkeypatch):
     (["show", "Bad Name"], "IMAGE 'Bad Name': "),
 ])
 def test_inspection_errors_are_one_error_document(monkeypatch, argv, error):
-    code, out, err, _ = run(argv + ["--json"], monkeypatch)
+    code, out, err, _calls = run(argv + ["--json"], monkeypatch)
     assert one_document(out)["error"].startswith(error)
     assert code in (1, 2) and len(err.splitlines()) == 1
 
@@ -348,7 +352,7 @@ def test_build_env_mirror_and_refresh_base_reach_the_role(tmp_path):
     (["build", "--build-env", "novalue"], "--build-env novalue: expected KEY=VALUE"),
 ])
 def test_bad_build_env_and_mirror_are_bad_usage(monkeypatch, argv, error):
-    code, out, _, calls = run(argv + ["--json"], monkeypatch)
+    code, out, _err, calls = run(argv + ["--json"], monkeypatch)
     assert code == 2 and one_document(out)["error"].startswith(error)
     assert calls == []
 
@@ -357,16 +361,16 @@ def test_summary_json_file_holds_the_document(monkeypatch, tmp_path):
     summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}]}
     fake_playbook(monkeypatch, str(tmp_path), summary)
     target = tmp_path / "summary-copy.json"
-    code, out, err, _ = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path),
-                             "--summary-json-file", str(target)], monkeypatch)
+    code, out, err, _calls = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path),
+                                 "--summary-json-file", str(target)], monkeypatch)
     assert code == 0, err
     assert json.loads(target.read_text()) == one_document(out) == summary
 
 
 def test_verbose_passes_ansibles_output_to_stderr(monkeypatch, tmp_path):
     fake_playbook(monkeypatch, str(tmp_path), PUBLISHED, output="PLAY [Publish container images]\n")
-    code, out, err, _ = run(["publish", "-v", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)],
-                            monkeypatch)
+    code, out, err, _calls = run(["publish", "-v", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)],
+                                 monkeypatch)
     assert code == 0
     assert "PLAY [Publish container images]" in err and "PLAY" not in out
     one_document(out)
