@@ -585,10 +585,17 @@ def cull(registry, names, tag, max_age_days, keep_digests, check_mode=False, now
     results = []
     for name in names:
         doomed, kept = cull_candidates(registry, name, tag, max_age_days, keep_digests, now=now)
-        if not check_mode:
+        signatures = []
+        if not check_mode and doomed:
+            tags = set(registry.list_tags(name))
             for revision in doomed:
+                digest = (registry.inspect(name, revision) or {}).get("digest")
                 registry.delete(name, revision)
-        results.append({"name": name, "deleted": doomed, "kept": kept})
+                # the digest is gone (and no kept tag shared it): so goes its signature attachment
+                if digest and registry.signature_tag(digest) in tags:
+                    registry.delete(name, registry.signature_tag(digest))
+                    signatures.append(registry.signature_tag(digest))
+        results.append({"name": name, "deleted": doomed, "kept": kept, "signatures_deleted": signatures})
     return results
 
 

@@ -70,7 +70,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 images:
-  description: Per image, the revisions deleted and kept.
+  description:
+    - Per image, the revisions deleted and kept, and the signature attachments (C(sha256-<digest>.sig)) deleted with
+      the digests they signed (C(signatures_deleted)); a kept digest keeps its signatures.
   returned: always
   type: list
   elements: dict

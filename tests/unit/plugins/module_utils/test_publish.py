@@ -874,8 +874,8 @@ def cull_registry():
 def test_cull_check_mode_deletes_nothing():
     registry = cull_registry()
     assert _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), check_mode=True, now=NOW) == [
-        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"]},
-        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"]},
+        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": []},
+        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": []},
     ]
     assert "delete" not in registry.kinds()
 
@@ -883,8 +883,8 @@ def test_cull_check_mode_deletes_nothing():
 def test_cull_deletes_each_doomed_revision():
     registry = cull_registry()
     assert _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), now=NOW) == [
-        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"]},
-        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"]},
+        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": []},
+        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": []},
     ]
     deletes = [c for c in registry.calls if c[0] == "delete"]
     assert deletes == [("delete", "keystone", "latest-1"), ("delete", "keystone", "latest-2")]
@@ -1148,3 +1148,15 @@ def test_lock_file_provenance_section_is_kept_out_of_images(tmp_path):
     _publish.merge_lock_files({"reg/ns/b": "reg/ns/b:latest-1@" + sha("b")}, base,
                               {"reg/ns/b": {"digest": sha("b"), "signed": False}})
     assert sorted(_publish.read_provenance(base + ".json")) == ["reg/ns/a", "reg/ns/b"]
+
+
+def test_cull_deletes_the_signatures_of_deleted_digests_only():
+    registry = cull_registry()
+    # latest-1 goes, latest-3 (and latest) stay; each attachment is an image of its own digest
+    for digest, attachment in ((sha("1"), sha("8")), (sha("3"), sha("9"))):
+        registry.tags("keystone")[Registry.signature_tag(digest)] = {"digest": attachment, "labels": {},
+                                                                     "created": NOW.isoformat()}
+    [keystone, _glance] = _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), now=NOW)
+    assert keystone["signatures_deleted"] == [Registry.signature_tag(sha("1"))]
+    assert Registry.signature_tag(sha("3")) in registry.tags("keystone")
+    assert Registry.signature_tag(sha("1")) not in registry.tags("keystone")
