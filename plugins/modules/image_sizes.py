@@ -112,7 +112,7 @@ file_duplicates:
   returned: success
   type: dict
 package_duplicates:
-  description: Packages (same version) installed by the own layers of two or more images, as O(file_duplicates).
+  description: Packages (same version) installed by the own layers of two or more images, as RV(file_duplicates).
   returned: success
   type: dict
 runtime_state:
