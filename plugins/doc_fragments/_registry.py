@@ -47,7 +47,7 @@ options:
   registries_d:
     description:
       - Directory of C(registries.d) files for skopeo (C(--registries.d)); by default C(/etc/containers/registries.d).
-        The registry's file must say C(use-sigstore-attachments: true) for signatures to be stored in the registry.
+        The registry's file must say C(use-sigstore-attachments) set to true for signatures to be stored in the registry.
     type: path
 requirements:
   - skopeo

@@ -12,7 +12,7 @@ short_description: Image signing key pair and the client trust that requires its
 version_added: 0.1.0
 description:
   - Creates a sigstore (cosign-compatible) ECDSA P-256 key pair once, in the format skopeo signs with
-    (C(ENCRYPTED COSIGN PRIVATE KEY): scrypt and NaCl secretbox in a JSON envelope). The private key and the file
+    (C(ENCRYPTED COSIGN PRIVATE KEY), scrypt and NaCl secretbox in a JSON envelope). The private key and the file
     holding its random passphrase are mode 0600; the public key is 0644. The passphrase is never a module
     argument, never on a command line and never returned.
   - An existing key is never replaced; its passphrase must open it (bring your own key by pointing
@@ -51,13 +51,13 @@ options:
   registry:
     description:
       - Registry C(HOST:PORT) (or a repository under it) whose images must be signed by this key on pull.
-        Empty: only the key pair is made.
+        When empty, only the key pair is made.
     type: str
     default: ""
   enforce:
     description:
       - Add the C(sigstoreSigned) scope for O(registry) to O(policy_file).
-      - Debian 12's podman, buildah and skopeo are built without sigstore support: under such a scope they refuse
+      - Debian 12's podman, buildah and skopeo are built without sigstore support, so under such a scope they refuse
         every image, signed or not. Enforce only on hosts whose containers/image checks sigstore signatures
         (upstream builds); elsewhere check with the C(verify) of the collection's publishing code.
     type: bool
