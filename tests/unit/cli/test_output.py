@@ -44,6 +44,8 @@ def run(argv, monkeypatch, answers=()):
         return commands(self, argv, **kwargs)
 
     monkeypatch.setattr(_command.Runner, "__call__", call)
+    # Hermetic: the host's own authfile (written by the main job) must not change the expected argv.
+    monkeypatch.setattr(core, "DEFAULT_AUTHFILE", "/nonexistent/containergen-unit-test/auth.json")
     out, err = io.StringIO(), io.StringIO()
     code = main.main(argv, out=out, err=err)
     return code, out.getvalue(), err.getvalue(), commands.calls
