@@ -191,8 +191,9 @@ def test_sigint_to_the_command_stops_the_build(chain):
     print("SIGINT to containergen: exited in %.1f s" % elapsed)
     assert elapsed < STOP_SECONDS, elapsed
     assert proc.returncode == 130, (out, err)
-    assert err == "containergen build: interrupted\n"
-    assert "interrupted leaf-a" in out and "Traceback" not in out + err
+    # progress goes to stderr, and the last line says why the command stopped
+    assert err.splitlines()[-1] == "containergen build: interrupted", err
+    assert "interrupted leaf-a" in err and "Traceback" not in out + err
     assert_stopped_cleanly(chain["work"], container, chain["ids"], "interrupted by SIGINT")
     chain["fingerprints"].update(i["fingerprint"] for i in read_summary(chain["work"])["images"])
 
@@ -356,9 +357,14 @@ def test_docker_sigint_to_the_command_stops_the_build(docker_chain):
     print("SIGINT to containergen (docker): exited in %.1f s" % elapsed)
     assert elapsed < STOP_SECONDS
     assert proc.returncode == 130, (out, err)
-    assert err == "containergen build: interrupted\n"
+    assert err.splitlines()[-1] == "containergen build: interrupted", err
+    assert "Traceback" not in out + err
     summary = read_summary(work)
-    assert summary["interrupted"] is True and summary["interrupted_by"] == "interrupted by SIGINT"
+    # The command forwards SIGINT to ansible-playbook, which passes it on and exits: the module
+    # records whichever it notices first, the signal or its parent gone; both are this interrupt.
+    assert summary["interrupted"] is True, summary
+    assert summary["interrupted_by"] == "interrupted by SIGINT" or summary["interrupted_by"].startswith(
+        "interrupted: the process that started the build"), summary["interrupted_by"]
     assert {i["name"]: i["status"] for i in summary["images"]}["leaf-a"] == "interrupted"
     assert docker_id("leaf-a") == docker_chain["ids"]["leaf-a"]
     assert wait_until(lambda: docker("container", "inspect", container, check=False).returncode != 0, 10)
