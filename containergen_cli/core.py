@@ -673,13 +673,9 @@ def _die_with_parent():
 
 
 def _start_time(pid):
-    """A live process's start time from /proc (None when gone or a zombie): pids are reused."""
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X", "x") else fields[19]
+    """A live process's start time (None when gone or a zombie): the command wrapper's reading."""
+    from ansible_collections.containergen.images.plugins.module_utils._command import _process_start  # pylint: disable=import-outside-toplevel
+    return _process_start(pid)
 
 
 def _descendants(root):
