@@ -16,7 +16,7 @@ import signal
 import sys
 import typing as t
 
-from containergen_cli import __version__, core, export, inspect
+from containergen_cli import __version__, core, export, views
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -153,9 +153,9 @@ def do_export(args: argparse.Namespace, out: t.TextIO, err: t.TextIO) -> t.Dict[
 
 
 COMMANDS = {"plan": plan, "build": build, "publish": publish, "report": report, "export": do_export,
-            "list": lambda args, out, err: inspect.list_images(args),
-            "show": lambda args, out, err: inspect.show(args),
-            "render": lambda args, out, err: inspect.render(args)}
+            "list": lambda args, out, err: views.list_images(args),
+            "show": lambda args, out, err: views.show(args),
+            "render": lambda args, out, err: views.render(args)}
 
 
 def parser() -> core.Parser:
@@ -179,7 +179,7 @@ def parser() -> core.Parser:
     report_parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     export.add_arguments(sub.add_parser("export", help="deploy-tool parameters pinning the published set "
                                                        "(from the lock file)"), defaults.WORK_DIR)
-    inspect.add_arguments(sub)
+    views.add_arguments(sub)
     return top
 
 

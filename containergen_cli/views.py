@@ -1,4 +1,4 @@
-"""Inspection verbs that only read: `list` (the images of the definitions tree and their local status),
+"""Read-only views of the definitions and images: `list` (the images of the definitions tree and their local status),
 `show IMAGE` (a local image: labels and its version manifest as a package table) and `render IMAGE`
 (the Containerfile the docker engine would build, as kolla's --template-only)."""
 
