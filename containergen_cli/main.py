@@ -1,4 +1,5 @@
-"""The `containergen` command: plan | build | publish | report | export.
+"""The `containergen` command: plan | build | publish | report | export | list | show | render | graph | diff
+| push | delete | promote | rollback | cull.
 
 Output contract: with --json, stdout holds exactly one JSON document, on success and on failure
 ({"error": "...", "exit_code": N}); progress, tables shown alongside JSON and error lines go to stderr.
@@ -16,7 +17,7 @@ import signal
 import sys
 import typing as t
 
-from containergen_cli import __version__, core, export, views
+from containergen_cli import __version__, core, export, registry_verbs, views
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -156,6 +157,8 @@ COMMANDS = {"plan": plan, "build": build, "publish": publish, "report": report, 
             "list": lambda args, out, err: views.list_images(args),
             "show": lambda args, out, err: views.show(args),
             "render": lambda args, out, err: views.render(args)}
+COMMANDS.update(graph=lambda args, out, err: views.graph(args), diff=lambda args, out, err: views.diff(args),
+                **registry_verbs.COMMANDS)
 
 
 def parser() -> core.Parser:
@@ -180,6 +183,7 @@ def parser() -> core.Parser:
     export.add_arguments(sub.add_parser("export", help="deploy-tool parameters pinning the published set "
                                                        "(from the lock file)"), defaults.WORK_DIR)
     views.add_arguments(sub)
+    registry_verbs.add_arguments(sub)
     return top
 
 

@@ -1,14 +1,19 @@
 """Read-only views of the definitions and images: `list` (the images of the definitions tree and their local status),
-`show IMAGE` (a local image: labels and its version manifest as a package table) and `render IMAGE`
-(the Containerfile the docker engine would build, as kolla's --template-only)."""
+`show IMAGE` (a local image: labels and its version manifest as a package table), `render IMAGE`
+(the Containerfile the docker engine would build, as kolla's --template-only), `graph` (the dependency
+tree as DOT or SVG) and `diff A B` (packages added, removed and updated between two images, each a local
+image, a registry revision or a lock file entry)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import typing as t
+from xml.sax.saxutils import escape, quoteattr
 
-from containergen_cli import core
+from containergen_cli import core, registry_verbs
 
 MARKER = "containergen-manifest"
 
@@ -20,6 +25,29 @@ def add_arguments(sub: t.Any) -> None:
         parser = sub.add_parser(name, help=text)
         parser.add_argument("image", help="image name, such as keystone")
         core.add_image_arguments(parser)
+    add_graph_arguments(sub.add_parser("graph", help="the dependency tree of the plan, as DOT or as an SVG picture"))
+    add_diff_arguments(sub.add_parser(
+        "diff", help="packages added, removed and updated between two images (local, registry, lock file entry)"))
+
+
+def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+    core.add_image_arguments(parser)
+    parser.add_argument("--format", dest="format", default="dot", choices=GRAPH_FORMATS,
+                        help="dot: Graphviz source; svg: a picture, drawn here (no Graphviz needed) (default: dot)")
+    parser.add_argument("--output", default=None, help="write the graph to this file (default: stdout)")
+
+
+def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
+    for name in ("a", "b"):
+        parser.add_argument(name, metavar=name.upper(), help=DIFF_OPERANDS if name == "b" else "the older image")
+    registry_verbs.add_registry_arguments(parser)
+    defaults = core.stage_options()
+    parser.add_argument("--engine", default=defaults.ENGINE, choices=list(defaults.ENGINES),
+                        help="the store of local: images (default: %(default)s)")
+    parser.add_argument("--docker-host", dest="docker_host", default="",
+                        help="Docker daemon for --engine docker (default: DOCKER_HOST, else the local socket)")
+    parser.add_argument("--local-namespace", dest="local_namespace", default=defaults.LOCAL_NAMESPACE,
+                        help="namespace of local:NAME images (default: %(default)s)")
 
 
 def list_images(args: argparse.Namespace) -> t.Dict[str, t.Any]:
@@ -87,3 +115,275 @@ def show(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     lines += ["  %-*s  %s" % (width, name, version) for name, version in sorted(packages.items())]
     result["table"] = "\n".join(lines)
     return result
+
+
+# ---- graph ---------------------------------------------------------------------------------------------
+
+GRAPH_FORMATS = ("dot", "svg")
+# Fill colours of the SVG picture, by what a build would do with the image.
+COLOURS = {"up to date": "#d9f2d9", "build": "#fff2cc"}
+
+
+def _dot_id(text: str) -> str:
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def graph_nodes(planned: t.Dict[str, t.Any]) -> t.Tuple[t.List[t.Dict[str, t.Any]], t.List[t.List[str]]]:
+    """Nodes (the external bases first, then the images in build order) and edges [from, to] of a plan."""
+    nodes, edges, bases = [], [], []
+    for item in planned["images"]:
+        if not item["parent"] and item["from"] not in bases:
+            bases.append(item["from"])
+    nodes += [{"name": base, "kind": "base", "status": "", "ref": base, "parent": None} for base in bases]
+    for item in planned["images"]:
+        nodes.append({"name": item["name"], "kind": "image", "status": item["status"] or "", "ref": item["ref"],
+                      "parent": item["parent"] or item["from"]})
+        edges.append([item["parent"] or item["from"], item["name"]])
+    return nodes, edges
+
+
+def to_dot(nodes: t.List[t.Dict[str, t.Any]], edges: t.List[t.List[str]], profile: str) -> str:
+    lines = ["digraph containergen {", "  // profile %s" % profile, "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="sans-serif"];']
+    for node in nodes:
+        if node["kind"] == "base":
+            lines.append("  %s [shape=ellipse, style=dashed];" % _dot_id(node["name"]))
+        else:
+            label = node["name"] + ("\\n" + node["status"] if node["status"] else "")
+            colour = COLOURS.get(node["status"].split(" (")[0], "white")
+            lines.append("  %s [label=%s, fillcolor=%s, tooltip=%s];" % (
+                _dot_id(node["name"]), _dot_id(label).replace("\\\\n", "\\n"), _dot_id(colour), _dot_id(node["ref"])))
+    lines += ["  %s -> %s;" % (_dot_id(a), _dot_id(b)) for a, b in edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_svg(nodes: t.List[t.Dict[str, t.Any]], edges: t.List[t.List[str]]) -> str:
+    """The tree drawn left to right: a column per depth, a row per leaf, a parent centred on its children.
+    Every image has one parent, so this tidy layout never crosses edges."""
+    children: t.Dict[str, t.List[str]] = {}
+    for parent, child in edges:
+        children.setdefault(parent, []).append(child)
+    by_name = {node["name"]: node for node in nodes}
+    place: t.Dict[str, t.Tuple[int, float]] = {}
+    rows = [0]
+
+    def lay(name: str, depth: int) -> float:
+        kids = children.get(name, [])
+        if kids:
+            ys = [lay(kid, depth + 1) for kid in kids]
+            row = (ys[0] + ys[-1]) / 2.0
+        else:
+            row = float(rows[0])
+            rows[0] += 1
+        place[name] = (depth, row)
+        return row
+
+    for node in nodes:
+        if node["parent"] is None:
+            lay(node["name"], 0)
+    char, height, gap_x, gap_y, margin = 7.2, 34, 48, 12, 16
+    widths = {name: max(len(name), len(by_name[name]["status"])) * char + 20 for name in place}
+    depth_count = max(depth for depth, _row in place.values()) + 1
+    column = [max([widths[name] for name, (depth, _row) in place.items() if depth == d] + [0]) for d in range(depth_count)]
+    lefts = [margin + sum(column[:d]) + gap_x * d for d in range(depth_count)]
+    width = lefts[-1] + column[-1] + margin
+    total = margin * 2 + rows[0] * (height + gap_y) - gap_y
+
+    def box(name: str) -> t.Tuple[float, float, float]:
+        depth, row = place[name]
+        return lefts[depth], margin + row * (height + gap_y), widths[name]
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">' % (
+               width, total, width, total),
+           "<style>text{font-family:sans-serif;font-size:12px}.status{fill:#555;font-size:10px}</style>"]
+    for parent, child in edges:
+        x1, y1, w1 = box(parent)
+        x2, y2, _w2 = box(child)
+        start, end, middle = (x1 + w1, y1 + height / 2.0), (x2, y2 + height / 2.0), (x1 + w1 + x2) / 2.0
+        out.append('<path class="edge" d="M%.1f %.1f C%.1f %.1f %.1f %.1f %.1f %.1f" fill="none" stroke="#666"/>' % (
+            start[0], start[1], middle, start[1], middle, end[1], end[0], end[1]))
+    for name in place:
+        x, y, w = box(name)
+        node = by_name[name]
+        dashed = ' stroke-dasharray="4 3"' if node["kind"] == "base" else ""
+        fill = COLOURS.get(node["status"].split(" (")[0], "#ffffff")
+        out.append('<g class="node" id=%s><title>%s</title>' % (quoteattr("node-" + name), escape(node["ref"])))
+        out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="6" fill="%s" stroke="#333"%s/>' % (
+            x, y, w, height, fill, dashed))
+        if node["status"]:
+            out.append('<text x="%.1f" y="%.1f">%s</text>' % (x + 10, y + 15, escape(name)))
+            out.append('<text class="status" x="%.1f" y="%.1f">%s</text>' % (x + 10, y + 28, escape(node["status"])))
+        else:
+            out.append('<text x="%.1f" y="%.1f">%s</text>' % (x + 10, y + 21, escape(name)))
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def graph(args: argparse.Namespace) -> t.Dict[str, t.Any]:
+    planned = core.plan(args)
+    if args.output:
+        problem = core._collection_utils()[0].writable_dir(os.path.dirname(os.path.abspath(args.output)))  # pylint: disable=protected-access
+        if problem:
+            raise core.UsageError("--output %s: %s" % (args.output, problem))
+    nodes, edges = graph_nodes(planned)
+    text = to_dot(nodes, edges, planned["profile"]) if args.format == "dot" else to_svg(nodes, edges)
+    result = {"profile": planned["profile"], "format": args.format, "nodes": nodes, "edges": edges,
+              args.format: text}
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise core.UsageError("--output %s: %s" % (args.output, exc.strerror or exc))
+        result["output"] = args.output
+        result["table"] = "wrote the graph of %d images (%s) to %s" % (len(edges), args.format, args.output)
+    else:
+        result["table"] = text.rstrip("\n")
+    return result
+
+
+# ---- diff ----------------------------------------------------------------------------------------------
+
+DIFF_OPERANDS = ("the newer image; each of A and B is local:NAME[:TAG] or local:REFERENCE (the engine's store; "
+                 "containers-storage:REFERENCE too), registry:NAME:TAG (--registry/--namespace), "
+                 "docker://HOST[:PORT]/NAMESPACE/NAME:TAG, or lock:PATH:NAME (an entry of a lock file)")
+
+
+def _diff_checks() -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Optional[str]], bool]]:
+    options = core._collection_utils()[0]  # pylint: disable=protected-access
+    return [("A", "a", _operand_problem, False), ("B", "b", _operand_problem, False),
+            ("--registry", "registry", options.registry_address, False),
+            ("--namespace", "namespace", options.repository_path, False),
+            ("--authfile", "authfile", lambda v: None if v == core.DEFAULT_AUTHFILE else options.existing_file(v), False),
+            ("--docker-host", "docker_host", lambda v: None if not v or re.match(r"(unix|tcp|ssh|npipe)://\S+\Z", v)
+             else "must be a Docker daemon URL such as unix:///run/docker.sock", False),
+            ("--local-namespace", "local_namespace", options.local_namespace, False)]
+
+
+def _operand_problem(value: str) -> t.Optional[str]:
+    try:
+        parse_operand(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def parse_operand(value: str) -> t.Tuple[str, t.Tuple[str, ...]]:
+    """("local", (reference,)) | ("registry", (name, tag)) | ("docker", (host, namespace, name, tag))
+    | ("lock", (path, name)); ValueError saying what is expected."""
+    validate = core._collection_utils()[1]  # pylint: disable=protected-access
+    kind, _, rest = value.partition(":")
+    if kind in ("local", "containers-storage") and rest:
+        return "local", (rest,)
+    if kind == "registry" and rest:
+        name, _, tag = rest.partition(":")
+        if validate.image_name(name) or (tag and validate.tag(tag)):
+            raise ValueError("must be registry:NAME:TAG, such as registry:keystone:latest-3")
+        return "registry", (name, tag or "latest")
+    if kind == "docker" and rest.startswith("//"):
+        host, namespace, name, tag = registry_verbs.split_reference(rest[2:], "")
+        if not host or validate.image_name(name) or validate.tag(tag):
+            raise ValueError("must be docker://HOST[:PORT]/NAMESPACE/NAME:TAG")
+        return "docker", (host, namespace, name, tag)
+    if kind == "lock" and rest:
+        path, _, name = rest.rpartition(":")
+        if not path or validate.image_name(name):
+            raise ValueError("must be lock:PATH:NAME, such as lock:/var/tmp/containergen/images.lock:keystone")
+        return "lock", (path, name)
+    raise ValueError("must start with local:, containers-storage:, registry:, docker:// or lock:")
+
+
+def _local_reference(reference: str, args: argparse.Namespace) -> str:
+    if "/" not in reference:
+        reference = "%s/%s" % (args.local_namespace.rstrip("/"), reference)
+    return reference if ":" in reference.rsplit("/", 1)[-1] else reference + ":latest"
+
+
+def _read_operand(value: str, args: argparse.Namespace, local: t.Callable[[], t.Dict[str, t.Any]]
+                  ) -> t.Dict[str, t.Any]:
+    """{"spec", "ref", "digest" or "id", "labels"} of one operand."""
+    from ansible_collections.containergen.images.plugins.module_utils import _publish  # pylint: disable=import-outside-toplevel
+    kind, parts = parse_operand(value)
+    if kind == "local":
+        ref = _local_reference(parts[0], args)
+        info = local().get(ref)
+        if info is None:
+            raise core.CLIError("%s: no local image %s" % (value, ref))
+        return {"spec": value, "ref": ref, "id": info.get("id"), "labels": dict(info.get("labels") or {})}
+    if kind == "lock":
+        path, name = parts
+        entries = registry_verbs._entries(path)  # pylint: disable=protected-access
+        found = [ref for repo, ref in sorted(entries.items()) if repo.rsplit("/", 1)[-1] == name]
+        if not found:
+            raise core.CLIError("%s: no entry %s in the lock file %s" % (value, name, path))
+        repo, tag, digest = _publish.parse_lock_ref(found[0])
+        host, namespace, name, _tag = registry_verbs.split_reference(repo, "")
+        registry = registry_verbs.registry_client(host, namespace, args.authfile)
+        info = _inspect_digest(registry, name, digest)
+        if info is None:
+            raise core.CLIError("%s: %s@%s (%s) is no longer in the registry" % (value, repo, digest, tag))
+        return {"spec": value, "ref": found[0], "digest": digest, "labels": info}
+    if kind == "registry":
+        host, namespace, (name, tag) = args.registry, args.namespace, parts
+    else:
+        host, namespace, name, tag = parts
+    registry = registry_verbs.registry_client(host, namespace, args.authfile)
+    info = registry.inspect(name, tag)
+    if info is None:
+        if not registry.list_tags(name):
+            raise core.CLIError("%s: no such repository %s in the registry" % (value, registry.repo(name)))
+        raise core.CLIError("%s: %s:%s does not exist" % (value, registry.repo(name), tag))
+    return {"spec": value, "ref": "%s:%s" % (registry.repo(name), tag), "digest": info["digest"],
+            "labels": info["labels"]}
+
+
+def _inspect_digest(registry: t.Any, name: str, digest: str) -> t.Optional[t.Dict[str, str]]:
+    """The labels of name@digest, or None when the registry no longer has it."""
+    from ansible_collections.containergen.images.plugins.module_utils._command import CommandError  # pylint: disable=import-outside-toplevel
+    argv = [registry.skopeo, "inspect"] + registry._flags() + ["docker://%s@%s" % (registry.repo(name), digest)]  # pylint: disable=protected-access
+    rc, out, err = registry.run(argv, check=False)
+    if rc != 0:
+        if re.search(r"manifest unknown|MANIFEST_UNKNOWN|name unknown|NAME_UNKNOWN|not found", out + err):
+            return None
+        raise CommandError(argv, rc, out + err)
+    return json.loads(out).get("Labels") or {}
+
+
+def diff_images(a: str, b: str, args: argparse.Namespace) -> t.Dict[str, t.Any]:
+    """Packages added, removed and updated from A to B (their version manifests, as report compares two
+    revisions): {"a", "b", "added", "removed", "updated", "summary", "table"}."""
+    from ansible_collections.containergen.images.plugins.module_utils import _contract, _engines, _publish  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
+    store: t.Dict[str, t.Dict[str, t.Any]] = {}
+
+    def local() -> t.Dict[str, t.Any]:
+        if not store:
+            store.update(_engines.make_engine({"engine": args.engine, "docker_host": args.docker_host or None})
+                         .list_images(Runner()))
+        return store
+
+    sides = [_read_operand(value, args, local) for value in (a, b)]
+    for side in sides:
+        if _contract.MANIFEST_LABEL not in side["labels"]:
+            raise core.CLIError("%s: %s has no %s label (not built by containergen)"
+                                % (side["spec"], side["ref"], _contract.MANIFEST_LABEL))
+    try:
+        diff = _publish.manifest_diff(sides[0]["labels"], sides[1]["labels"])
+    except ValueError as exc:
+        raise core.CLIError("%s: %s label is not JSON: %s" % (a, _contract.MANIFEST_LABEL, exc))
+    summary = "+%d -%d ~%d packages (%s -> %s)" % (len(diff["added"]), len(diff["removed"]), len(diff["updated"]),
+                                                   sides[0]["ref"], sides[1]["ref"])
+    lines = [summary]
+    lines += ["  + %s %s" % item for item in sorted(diff["added"].items())]
+    lines += ["  - %s %s" % item for item in sorted(diff["removed"].items())]
+    lines += ["  ~ %s %s -> %s" % (name, old, new) for name, (old, new) in sorted(diff["updated"].items())]
+    shown = [{key: value for key, value in side.items() if key != "labels"} for side in sides]
+    return dict(diff, a=shown[0], b=shown[1], summary=summary, same=not any(diff.values()), table="\n".join(lines))
+
+
+def diff(args: argparse.Namespace) -> t.Dict[str, t.Any]:
+    registry_verbs.check("diff", args, _diff_checks())
+    return diff_images(args.a, args.b, args)
