@@ -81,7 +81,7 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default=None,
                         help="destination namespace (default: the source's, as tripleoclient does)")
     parser.add_argument("--append-tag", dest="append_tag", default="",
-                        help="appended to the tag at the destination, such as -hotfix (latest -> latest-hotfix)")
+                        help="appended to the tag at the destination (latest -> latest-hotfix with --append-tag=-hotfix)")
     parser.add_argument("--authfile", default=core.DEFAULT_AUTHFILE,
                         help="registry credentials file; when given, it must exist (default: %(default)s)")
     _credential_arguments(parser, source=True)
@@ -102,7 +102,7 @@ def add_delete_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registry credentials file; when given, it must exist (default: %(default)s)")
     _credential_arguments(parser, source=False)
     parser.add_argument("-y", "--yes", action="store_true",
-                        help="do not ask (needed when stdin is not a terminal, and with --json)")
+                        help="do not ask for confirmation (needed when stdin is not a terminal)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
@@ -327,11 +327,12 @@ def push(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     local = args.local or args.image.startswith("containers-storage:")
     bare = re.sub(r"^(docker://|containers-storage:)", "", args.image)
     if local:
-        source = "containers-storage:" + bare
         path = bare.split("/", 1)[1] if "/" in bare and HOST.match(bare.split("/", 1)[0]) else bare
         namespace, _, last = path.rpartition("/")
         name, _, tag = last.partition(":")
         tag = tag or "latest"
+        bare = bare if ":" in last else bare + ":latest"
+        source = "containers-storage:" + bare
         source_host = None
     else:
         source_host, namespace, name, tag = split_reference(bare, "")
@@ -375,6 +376,8 @@ def delete(args: argparse.Namespace, confirm: t.Optional[t.Callable[[str], bool]
     host, namespace, name, tag = split_reference(bare, args.registry_url)
     if ":" not in bare.rsplit("/", 1)[-1]:
         raise core.UsageError("IMAGE %s: give the tag to delete (NAME:TAG); nothing is deleted by default" % args.image)
+    if not args.yes and confirm is None and not sys.stdin.isatty():
+        raise core.UsageError("--yes: not given, and there is no terminal to ask on")
     with credentials(given_authfile(args.authfile), [(host, args.username, args.password_file,
                                                       "--password-file")]) as authfile:
         registry = registry_client(host, namespace, authfile)
@@ -387,8 +390,6 @@ def delete(args: argparse.Namespace, confirm: t.Optional[t.Callable[[str], bool]
         question = "delete %s:%s (%s)%s? [y/N] " % (registry.repo(name), tag, info["digest"],
                                                     ", also tags " + ", ".join(siblings) if siblings else "")
         if not args.yes:
-            if confirm is None and not sys.stdin.isatty():
-                raise core.UsageError("--yes: not given, and there is no terminal to ask on")
             if not (confirm or _ask)(question):
                 raise core.CLIError("%s:%s: not confirmed, nothing deleted" % (registry.repo(name), tag))
         registry.delete(name, tag)
