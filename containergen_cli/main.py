@@ -17,7 +17,7 @@ import signal
 import sys
 import typing as t
 
-from containergen_cli import __version__, core, export, registry_verbs, views
+from containergen_cli import __version__, core, export, registry_verbs, sizes, views
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -159,6 +159,7 @@ COMMANDS = {"plan": plan, "build": build, "publish": publish, "report": report, 
             "render": lambda args, out, err: views.render(args)}
 COMMANDS.update(graph=lambda args, out, err: views.graph(args), diff=lambda args, out, err: views.diff(args),
                 **registry_verbs.COMMANDS)
+COMMANDS["sizes"] = sizes.run
 
 
 def parser() -> core.Parser:
@@ -184,6 +185,7 @@ def parser() -> core.Parser:
                                                        "(from the lock file)"), defaults.WORK_DIR)
     views.add_arguments(sub)
     registry_verbs.add_arguments(sub)
+    sizes.add_arguments(sub)
     return top
 
 

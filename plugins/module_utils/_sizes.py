@@ -8,17 +8,23 @@
 
 """The size report of a set of local images (the inspect stage).
 
-Sizes are measured one way for every image: the uncompressed layer tars, the gzip blobs skopeo
-writes for them (what a push transfers) and, when zstandard is installed, their zstd size. An
-image's parent is the image of the set whose layers are the longest proper prefix of its own;
-its own layers are the rest. Layers are exported once per set (skopeo copy into an OCI layout),
-read as a stream and analysed once: the results are cached by layer digest in the work dir, so a
-report of a set already seen reads no layer.
+Sizes are measured one way for every image: the uncompressed layer tars, their gzip -6 size (zlib
+level 6, the measure of `gzip -6`; skopeo's parallel gzip writes ~5 % more) and, when zstandard is
+installed, their zstd -3 size. An image's parent is the image of the set whose layers are the
+longest proper prefix of its own; its own layers are the rest.
+
+Layers are immutable, so each is analysed once and the result cached by its diff digest in the work
+dir. With the buildah engine on the overlay driver a layer is read where containers/storage keeps
+it: its file list (names, sizes, CRC-64 of the content) from the layer's tar-split, the tar stream
+rebuilt from the tar-split and the diff dir only to compress it (and checked against the diff
+digest). Other stores (docker, other drivers) are exported with skopeo copy and read as a stream.
 """
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import gzip
 import hashlib
 import json
 import os
@@ -36,8 +42,9 @@ try:
 except ImportError:  # zstd sizes are left out
     zstandard = None
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CHUNK = 1 << 20
+GZIP_LEVEL, ZSTD_LEVEL = 6, 3
 MB = 1000 * 1000.0
 # How each engine's store is read: the inspect command and skopeo's transport.
 STORES = {"buildah": ("podman", "containers-storage:"), "docker": ("docker", "docker-daemon:")}
@@ -66,20 +73,59 @@ def normalize(name: str) -> str:
     return name.lstrip("/")
 
 
-class _Inflated(object):
-    """A gzip (or plain) blob read as the uncompressed tar stream; counts its bytes and, when
-    zstandard is installed, the size of its zstd compression."""
+class _Measure(object):
+    """The bytes of a layer's tar stream: counted, hashed (sha256: the diff digest) and, when asked,
+    compressed with gzip -6 and zstd -3 (only the compressed sizes are kept)."""
 
-    def __init__(self, handle: t.BinaryIO) -> None:
+    def __init__(self, compress: bool) -> None:
+        self.size = 0
+        self._sha = hashlib.sha256()
+        self._gzip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS | 16) if compress else None
+        self._zstd = (zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+                      if compress and zstandard is not None else None)
+        self.gzip: t.Optional[int] = 0 if self._gzip is not None else None
+        self.zstd: t.Optional[int] = 0 if self._zstd is not None else None
+        self._buffer = bytearray()
+
+    def update(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= CHUNK:  # large calls: the compressors and sha256 release the GIL
+            self._feed()
+
+    def skip(self, size: int) -> None:
+        """Bytes counted but not read (a report without compression reads no file content)."""
+        self.size += size
+
+    def _feed(self) -> None:
+        data = bytes(self._buffer)
+        del self._buffer[:]
+        self.size += len(data)
+        self._sha.update(data)
+        if self._gzip is not None:
+            self.gzip += len(self._gzip.compress(data))
+        if self._zstd is not None:
+            self.zstd += len(self._zstd.compress(data))
+
+    def finish(self) -> str:
+        self._feed()
+        if self._gzip is not None:
+            self.gzip += len(self._gzip.flush())
+        if self._zstd is not None:
+            self.zstd += len(self._zstd.flush())
+        return "sha256:" + self._sha.hexdigest()
+
+
+class _Inflated(object):
+    """A gzip (or plain) blob read as the uncompressed tar stream, every byte passed to a _Measure."""
+
+    def __init__(self, handle: t.BinaryIO, measure: _Measure) -> None:
         self._handle = handle
         head = handle.read(2)
         self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32) if head == b"\x1f\x8b" else None
         self._buffer = bytearray()
         self._pending = head
         self._eof = False
-        self.size = 0
-        self.zstd: t.Optional[int] = 0 if zstandard is not None else None
-        self._zstd = zstandard.ZstdCompressor(level=3).compressobj() if zstandard is not None else None
+        self.measure = measure
 
     def _fill(self) -> None:
         chunk = self._pending + self._handle.read(CHUNK)
@@ -90,13 +136,8 @@ class _Inflated(object):
         else:
             data = self._inflate.decompress(chunk) if self._inflate is not None else chunk
         if data:
-            self.size += len(data)
-            if self._zstd is not None:
-                self.zstd += len(self._zstd.compress(data))
+            self.measure.update(data)
             self._buffer += data
-        if self._eof and self._zstd is not None:
-            self.zstd += len(self._zstd.flush())
-            self._zstd = None
 
     def read(self, size: int = -1) -> bytes:
         while not self._eof and (size < 0 or len(self._buffer) < size):
@@ -112,48 +153,178 @@ class _Inflated(object):
             del self._buffer[:]
 
 
-def analyse_layer(blob: str, compressed: int) -> t.Dict[str, t.Any]:
-    """One layer blob → {"size", "gzip", "zstd", "files" {path: [size, sha256]} (regular files), "dirs",
-    "pycache", "whiteouts"}: read once, as a stream."""
-    files: t.Dict[str, t.List[t.Any]] = {}
-    dirs: t.Dict[str, int] = {}
-    pycache = {"dirs": 0, "files": 0, "bytes": 0}
-    whiteouts = 0
+def _dpkg_list(path: str) -> t.Optional[str]:
+    """The package whose dpkg file list this path is (var/lib/dpkg/info/NAME[:ARCH].list), else None."""
+    if path.startswith("var/lib/dpkg/info/") and path.endswith(".list") and path.count("/") == 4:
+        return posixpath.basename(path)[:-len(".list")].split(":", 1)[0]
+    return None
+
+
+class _Tally(object):
+    """What a layer holds, entry by entry: regular files (size and a content key), directory totals,
+    __pycache__, whiteouts and the dpkg file lists written in the layer."""
+
+    def __init__(self) -> None:
+        self.files: t.Dict[str, t.List[t.Any]] = {}
+        self.dirs: t.Dict[str, int] = {}
+        self.pycache = {"dirs": 0, "files": 0, "bytes": 0}
+        self.whiteouts = 0
+        self.lists: t.Dict[str, t.List[str]] = {}
+
+    def entry(self, name: str, kind: str, size: int, key: str, content: t.Optional[bytes] = None) -> None:
+        """kind: "file" (regular), "dir" or "other" (links, devices)."""
+        path = normalize(name).rstrip("/")
+        base = posixpath.basename(path)
+        if base.startswith(".wh."):
+            self.whiteouts += 1
+            return
+        if kind == "dir":
+            if base == "__pycache__":
+                self.pycache["dirs"] += 1
+            return
+        size = size if kind == "file" else 0
+        if kind == "file":
+            self.files[path] = [size, key]
+            package = _dpkg_list(path)
+            if package is not None and content is not None:
+                self.lists[package] = [normalize(line) for line in content.decode("utf-8", "replace").splitlines()
+                                       if line.strip()]
+        if "/__pycache__/" in "/" + path:
+            self.pycache["files"] += 1
+            self.pycache["bytes"] += size
+        parts = path.split("/")[:-1]
+        for depth in range(1, min(len(parts), DIR_DEPTH) + 1):
+            key_path = "/".join(parts[:depth])
+            self.dirs[key_path] = self.dirs.get(key_path, 0) + size
+
+    def record(self, measure: _Measure, content: str) -> t.Dict[str, t.Any]:
+        # a package's bytes in this layer: the regular files of its list that this layer holds
+        packages = {name: sum(self.files[path][0] for path in paths if path in self.files)
+                    for name, paths in self.lists.items()}
+        return {"version": CACHE_VERSION, "size": measure.size, "gzip": measure.gzip, "zstd": measure.zstd,
+                "content": content, "files": self.files, "dirs": self.dirs, "pycache": self.pycache,
+                "whiteouts": self.whiteouts, "packages": packages}
+
+
+def analyse_layer(blob: str, compress: bool = True) -> t.Dict[str, t.Any]:
+    """One exported layer blob (gzip or plain tar) → its record (see _Tally.record), read once, as a stream."""
+    tally = _Tally()
+    measure = _Measure(compress)
     with open(blob, "rb") as handle:
-        stream = _Inflated(handle)
+        stream = _Inflated(handle, measure)
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
-                path = normalize(member.name)
-                base = posixpath.basename(path)
-                if base.startswith(".wh."):
-                    whiteouts += 1
-                    continue
-                if member.isdir():
-                    if base == "__pycache__":
-                        pycache["dirs"] += 1
-                    continue
-                size = member.size if member.isreg() else 0
-                digest = ""
-                if member.isreg():
-                    content = archive.extractfile(member)
+                key, content = "", None
+                if member.isreg() and member.size:
+                    reader = archive.extractfile(member)
                     sha = hashlib.sha256()
+                    keep = _dpkg_list(normalize(member.name)) is not None
+                    parts = []
                     while True:
-                        block = content.read(CHUNK)
+                        block = reader.read(CHUNK)
                         if not block:
                             break
                         sha.update(block)
-                    digest = sha.hexdigest()
-                    files[path] = [size, digest]
-                if "/__pycache__/" in "/" + path:
-                    pycache["files"] += 1
-                    pycache["bytes"] += size
-                parts = path.split("/")[:-1]
-                for depth in range(1, min(len(parts), DIR_DEPTH) + 1):
-                    key = "/".join(parts[:depth])
-                    dirs[key] = dirs.get(key, 0) + size
+                        if keep:
+                            parts.append(block)
+                    key = sha.hexdigest()
+                    content = b"".join(parts) if keep else None
+                kind = "file" if member.isreg() else "dir" if member.isdir() else "other"
+                tally.entry(member.name, kind, member.size, key, content)
         stream.drain()
-    return {"version": CACHE_VERSION, "size": stream.size, "gzip": compressed, "zstd": stream.zstd,
-            "files": files, "dirs": dirs, "pycache": pycache, "whiteouts": whiteouts}
+    measure.finish()
+    return tally.record(measure, "sha256")
+
+
+TAR_KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"5": "dir"}
+
+
+def analyse_stored(root: str, layer_id: str, diff_digest: str, compress: bool = True) -> t.Dict[str, t.Any]:
+    """One layer of containers/storage's overlay driver → its record, without exporting it: the entries
+    (names, sizes, CRC-64 of each file's content) come from the layer's tar-split; file contents are
+    read from its diff dir only to rebuild the tar stream for compression (checked against diff_digest)
+    and for dpkg's file lists."""
+    split = os.path.join(root, "overlay-layers", layer_id + ".tar-split.gz")
+    diff = os.path.join(root, "overlay", layer_id, "diff").encode()
+    tally = _Tally()
+    measure = _Measure(compress)
+    tail = b""  # the last 512 bytes of raw tar: a file entry's header ends there (its type flag at 156)
+    with gzip.open(split, "rb") as handle:
+        for line in handle:
+            entry = json.loads(line)
+            if entry.get("type") == 2:  # raw tar bytes: headers and padding
+                data = base64.b64decode(entry.get("payload") or "")
+                tail = (tail + data)[-512:]
+                if compress:
+                    measure.update(data)
+                else:
+                    measure.skip(len(data))
+                continue
+            raw = base64.b64decode(entry["name_raw"]) if entry.get("name_raw") else entry.get("name", "").encode()
+            name = raw.decode("utf-8", "surrogateescape")
+            size = int(entry.get("size") or 0)
+            kind = TAR_KINDS.get(tail[156:157], "other") if len(tail) == 512 else "other"
+            key = base64.b64decode(entry["payload"]).hex() if entry.get("payload") else ""
+            content = None
+            keep = kind == "file" and _dpkg_list(normalize(name)) is not None
+            if size and (compress or keep):
+                parts = []
+                with open(os.path.join(diff, raw.lstrip(b"/")), "rb") as member:
+                    left = size
+                    while left:
+                        block = member.read(min(left, CHUNK))
+                        if not block:
+                            raise SizesError("layer %s: %s is shorter in the diff dir than in its tar-split"
+                                             % (diff_digest, name))
+                        left -= len(block)
+                        if compress:
+                            measure.update(block)
+                        if keep:
+                            parts.append(block)
+                if keep:
+                    content = b"".join(parts)
+                if not compress:
+                    measure.skip(size)
+            elif size:
+                measure.skip(size)
+            tally.entry(name, kind, size, key, content)
+    found = measure.finish()
+    if compress and found != diff_digest:
+        raise SizesError("layer %s: the tar stream rebuilt from containers/storage is %s" % (diff_digest, found))
+    return tally.record(measure, "crc64")
+
+
+class OverlayStore(object):
+    """containers/storage's overlay driver, read in place: layers.json maps diff digests to layer IDs."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        with open(os.path.join(root, "overlay-layers", "layers.json"), encoding="utf-8") as handle:
+            entries = json.load(handle)
+        self.layers = {entry["diff-digest"]: (entry["id"], int(entry.get("diff-size") or 0))
+                       for entry in entries if entry.get("diff-digest") and entry.get("id")}
+
+    @classmethod
+    def find(cls, run: t.Any) -> t.Optional["OverlayStore"]:
+        """podman's store when it is on the overlay driver (else None: layers are exported)."""
+        out = run(["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"])[1]
+        fields = (out or "").split()
+        if len(fields) != 2 or fields[1] != "overlay":
+            return None
+        try:
+            return cls(fields[0])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def layer(self, digest: str) -> t.Optional[t.Tuple[str, int]]:
+        """(layer ID, diff size) of a layer whose tar-split and diff dir are there."""
+        found = self.layers.get(digest)
+        if found is None:
+            return None
+        if not (os.path.isfile(os.path.join(self.root, "overlay-layers", found[0] + ".tar-split.gz"))
+                and os.path.isdir(os.path.join(self.root, "overlay", found[0], "diff"))):
+            return None
+        return found
 
 
 class LayerCache(object):
@@ -384,41 +555,71 @@ def own_packages(labels: t.Mapping[str, str], parent_labels: t.Optional[t.Mappin
     return {name: version for name, version in mine.items() if theirs.get(name) != version}
 
 
-def _analyse(images: t.Mapping[str, t.Mapping[str, t.Any]], cache: LayerCache, run: t.Any, transport: str,
-             work_dir: str, threads: int) -> int:
-    """Analyse the layers the cache lacks; returns how many were read."""
-    missing = {digest for info in images.values() for digest in info["layers"] if cache.get(digest) is None}
+def _complete(record: t.Optional[t.Mapping[str, t.Any]], compress: bool) -> bool:
+    return record is not None and (not compress or record.get("gzip") is not None)
+
+
+def _analyse(images: t.Mapping[str, t.Mapping[str, t.Any]], cache: LayerCache, run: t.Any, engine: str,
+             work_dir: str, threads: int, compress: bool = True) -> int:
+    """Analyse the layers the cache lacks (or has without compressed sizes when compress); returns how
+    many were read. Read in place from podman's overlay store when it is there, else exported."""
+    missing = {digest for info in images.values() for digest in info["layers"]
+               if not _complete(cache.get(digest), compress)}
     if not missing:
         return 0
+    store = OverlayStore.find(run) if engine == "buildah" else None
+    stored = {}
+    if store is not None:
+        stored = {digest: store.layer(digest) for digest in missing}
+        stored = {digest: found for digest, found in stored.items() if found is not None}
+    exported = missing - set(stored)
     layout = os.path.join(work_dir, "oci-%d" % os.getpid())
-    shutil.rmtree(layout, ignore_errors=True)
     try:
-        blobs = export_layers(run, transport, _exports_needed(images, missing), layout)
-        absent = missing - set(blobs)
-        if absent:
-            raise SizesError("skopeo copy: layer %s missing from the export" % sorted(absent)[0])
+        jobs: t.List[t.Tuple[int, str, t.Callable[..., t.Dict[str, t.Any]], t.Tuple[t.Any, ...]]] = [
+            (size, digest, analyse_stored, (store.root, layer_id, digest, compress))
+            for digest, (layer_id, size) in stored.items()]
+        if exported:
+            shutil.rmtree(layout, ignore_errors=True)
+            blobs = export_layers(run, STORES[engine][1], _exports_needed(images, exported), layout)
+            absent = exported - set(blobs)
+            if absent:
+                raise SizesError("skopeo copy: layer %s missing from the export" % sorted(absent)[0])
+            jobs += [(blobs[digest][1], digest, analyse_layer, (blobs[digest][0], compress)) for digest in exported]
+        # largest first: two threads finish together
+        jobs.sort(key=lambda job: (-job[0], job[1]))
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            futures = {digest: pool.submit(analyse_layer, *blobs[digest]) for digest in sorted(missing)}
-            for digest, future in futures.items():
+            futures = [(digest, pool.submit(function, *args)) for _size, digest, function, args in jobs]
+            for digest, future in futures:
                 cache.put(digest, future.result())
     finally:
         shutil.rmtree(layout, ignore_errors=True)
     return len(missing)
 
 
+def record_layers(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buildah", threads: int = 2,
+                  compress: bool = True) -> int:
+    """Analyse (and cache) the layers of refs that the cache lacks, without a report: the build calls
+    it for the images it built, so that the next report reads no layer. Returns how many were read."""
+    if engine not in STORES:
+        raise SizesError("engine %r: sizes are read from %s" % (engine, ", ".join(sorted(STORES))))
+    images = inspect_images(run, STORES[engine][0], sorted(set(refs)))
+    return _analyse(images, LayerCache(os.path.join(work_dir, "layers")), run, engine, work_dir, threads, compress)
+
+
 def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buildah", top: int = 10,
-           depth: int = 3, threads: int = 2, against: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
-    """The size report of refs (see the module image_sizes for its keys)."""
+           depth: int = 3, threads: int = 2, against: t.Optional[t.Mapping[str, t.Any]] = None,
+           compress: bool = True) -> t.Dict[str, t.Any]:
+    """The size report of refs (see the module image_sizes for its keys). Without compress, layers not
+    yet analysed are read without compressing them (their gzip and zstd sizes are null)."""
     started = time.monotonic()
     if not refs:
         raise SizesError("no images to report on")
     if engine not in STORES:
         raise SizesError("engine %r: sizes are read from %s" % (engine, ", ".join(sorted(STORES))))
-    tool, transport = STORES[engine]
     refs = sorted(set(refs))
-    images = inspect_images(run, tool, refs)
+    images = inspect_images(run, STORES[engine][0], refs)
     cache = LayerCache(os.path.join(work_dir, "layers"))
-    layers_read = _analyse(images, cache, run, transport, work_dir, threads)
+    layers_read = _analyse(images, cache, run, engine, work_dir, threads, compress)
     parent_of = parents(images)
     names = {ref: image_name(ref, info["labels"]) for ref, info in images.items()}
     if len(set(names.values())) != len(names):
@@ -427,6 +628,7 @@ def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buil
     file_holders: t.Dict[t.Tuple[str, str], t.List[str]] = {}
     file_sizes: t.Dict[t.Tuple[str, str], int] = {}
     package_holders: t.Dict[str, t.List[str]] = {}
+    package_sizes: t.Dict[str, int] = {}
     seen_layers: t.Set[str] = set()
     for ref in refs:
         info = images[ref]
@@ -454,7 +656,11 @@ def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buil
                 file_sizes[(path, sha)] = size
         if parent is not None:
             for package, version in packages.items():
-                package_holders.setdefault("%s=%s" % (package, version), []).append(ref)
+                key = "%s=%s" % (package, version)
+                package_holders.setdefault(key, []).append(ref)
+                # its bytes: what its file list names in this image's own layers
+                found = sum(record.get("packages", {}).get(package, 0) for record in own)
+                package_sizes[key] = max(package_sizes.get(key, 0), found)
     unique = [cache.get(digest) for digest in sorted({d for info in images.values() for d in info["layers"]})]
     squashed = {key: _sum(rows.values(), key) for key in ("size", "gzip", "zstd")}
     summary = {
@@ -463,11 +669,12 @@ def report(run: t.Any, refs: t.Sequence[str], work_dir: str, engine: str = "buil
         "squashed_size": squashed["size"], "squashed_gzip": squashed["gzip"], "squashed_zstd": squashed["zstd"],
     }
     summary["squash_loss"] = summary["squashed_size"] - summary["size"]
-    summary["squash_loss_gzip"] = summary["squashed_gzip"] - summary["gzip"]
+    summary["squash_loss_gzip"] = (None if summary["gzip"] is None or summary["squashed_gzip"] is None
+                                   else summary["squashed_gzip"] - summary["gzip"])
     result = {
         "images": rows, "set": summary,
         "file_duplicates": duplicates(file_holders, file_sizes, parent_of, names, top),
-        "package_duplicates": duplicates(package_holders, {}, parent_of, names, top),
+        "package_duplicates": duplicates(package_holders, package_sizes, parent_of, names, top),
         "runtime_state": {name: row["runtime_state"] for name, row in rows.items() if row["runtime_state"]},
         "layers_read": layers_read,
     }
@@ -544,7 +751,11 @@ def table(result: t.Mapping[str, t.Any]) -> str:
         lines.append("  into %s: %d files, %s MB (%s)" % (target, entry["items"], _mb(entry["bytes"]),
                                                           ", ".join(entry["images"])))
     packages = result["package_duplicates"]
-    lines.append("packages installed in two or more own layers: %d" % packages["items"])
+    lines.append("packages installed in two or more own layers: %d, hoisting would save %s MB" % (
+        packages["items"], _mb(packages["bytes"])))
+    for target, entry in packages["by_target"].items():
+        lines.append("  into %s: %d packages, %s MB (largest: %s)" % (
+            target, entry["items"], _mb(entry["bytes"]), ", ".join(item[0] for item in entry["largest"][:5])))
     for name, state in sorted(result["runtime_state"].items()):
         lines.append("runtime state in %s: %s" % (name, "; ".join(
             "%s: %d files, %s MB (%s)" % (rule, found["files"], _mb(found["bytes"]), ", ".join(found["examples"]))
@@ -553,8 +764,15 @@ def table(result: t.Mapping[str, t.Any]) -> str:
     return "\n".join(lines)
 
 
+CHART_FORMATS = ("svg", "png")
+
+
 def chart(result: t.Mapping[str, t.Any], path: str) -> None:
-    """An SVG of the set: per image, the own layers of its ancestors stacked under its own."""
+    """A chart of the set (SVG or PNG, by the file's extension): per image, the own layers of its
+    ancestors stacked under its own."""
+    kind = os.path.splitext(path)[1].lstrip(".").lower()
+    if kind not in CHART_FORMATS:
+        raise SizesError("%s: the chart is written as %s (by the file's extension)" % (path, " or ".join(CHART_FORMATS)))
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -584,8 +802,8 @@ def chart(result: t.Mapping[str, t.Any], path: str) -> None:
     axes.invert_yaxis()
     axes.set_xlabel("MB uncompressed (bars: own layers of the image and its parents)")
     summary = result["set"]
-    axes.set_title("%d images: %.0f MB unique (%.0f MB gzip), %.0f MB if each were squashed" % (
-        summary["images"], summary["size"] / MB, summary["gzip"] / MB, summary["squashed_size"] / MB), fontsize=10)
+    axes.set_title("%d images: %s MB unique (%s MB gzip), %s MB if each were squashed" % (
+        summary["images"], _mb(summary["size"]), _mb(summary["gzip"]), _mb(summary["squashed_size"])), fontsize=10)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, format="svg", bbox_inches="tight")
+    figure.savefig(path, format=kind, bbox_inches="tight", dpi=120)
     pyplot.close(figure)

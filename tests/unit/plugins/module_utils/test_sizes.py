@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Unit tests for the size report (_sizes): real layer tars in a real OCI layout, only the command
-boundary (podman inspect, skopeo copy) stubbed."""
+"""Unit tests for the size report (_sizes): real layer tars, in a real OCI layout (the export path) and
+in a real containers/storage overlay layout (tar-split and diff dirs, read in place); only the command
+boundary (podman info, inspect, images; skopeo copy) stubbed."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -22,14 +24,17 @@ from ansible_collections.containergen.images.plugins.module_utils._command impor
 from ansible_collections.containergen.images.plugins.module_utils._contract import IMAGE_LABEL, MANIFEST_LABEL
 
 PERL = b"p" * 5000  # the same file in two sibling layers
+PERL_LIST = b"/usr\n/usr/share\n/usr/share/perl\n/usr/share/perl/Config.pm\n"  # dpkg's file list of perl
 FILES = {
     "rootfs": {"./usr/bin/sh": b"s" * 3000},
     "base": {"./usr/bin/jq": b"j" * 1200, "./usr/lib/x86_64-linux-gnu/libjq.so": b"l" * 800},
     "mariadb": {"./usr/share/perl/Config.pm": PERL, "./usr/sbin/mariadbd": b"m" * 9000,
+                "./var/lib/dpkg/info/perl:amd64.list": PERL_LIST,
                 "./var/lib/mysql/ibdata1": b"\0" * 4096, "./var/log/mysql/error.log": b"log\n",
                 "./run/mysqld/mysqld.pid": b"42\n",
                 "./usr/lib/python3/dist-packages/x/__pycache__/a.cpython-313.pyc": b"c" * 100},
     "memcached": {"./usr/share/perl/Config.pm": PERL, "./usr/bin/memcached": b"x" * 700,
+                  "./var/lib/dpkg/info/perl:amd64.list": PERL_LIST,
                   "./var/log/.wh.old.log": b""},
 }
 
@@ -107,14 +112,64 @@ def write_oci(destination, ref):
         json.dump(index, handle)
 
 
-class Store(object):
-    """The command boundary: podman image inspect / images and skopeo copy, every argv recorded."""
+def tar_split(data):
+    """containers/storage's tar-split of a layer tar: raw header segments (type 2) and file entries
+    (type 1: name, size, a checksum of the content) in stream order, as gzip'd JSON lines."""
+    lines, done = [], 0
 
-    def __init__(self):
+    def encoded(raw):
+        return base64.b64encode(raw).decode()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+        for member in archive.getmembers():
+            lines.append({"type": 2, "payload": encoded(data[done:member.offset_data])})
+            entry = {"type": 1, "name": member.name, "payload": None}
+            if member.size:
+                content = data[member.offset_data:member.offset_data + member.size]
+                entry.update(size=member.size, payload=encoded(hashlib.sha256(content).digest()[:8]))
+            lines.append(entry)
+            done = member.offset_data + member.size
+    lines.append({"type": 2, "payload": encoded(data[done:])})
+    for position, line in enumerate(lines):
+        line["position"] = position
+    return gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode())
+
+
+def write_storage(root):
+    """An overlay store holding every layer: layers.json, tar-splits and diff dirs (regular files only:
+    a whiteout is read from the tar-split, never from the diff dir)."""
+    os.makedirs(os.path.join(root, "overlay-layers"))
+    entries = []
+    for name, data in sorted(LAYERS.items()):
+        layer_id = "id" + name
+        entries.append({"id": layer_id, "diff-digest": digest(data), "diff-size": len(data),
+                        "compressed-diff-digest": digest(data), "compressed-size": len(data)})
+        with open(os.path.join(root, "overlay-layers", layer_id + ".tar-split.gz"), "wb") as handle:
+            handle.write(tar_split(data))
+        for path, content in FILES[name].items():
+            target = os.path.join(root, "overlay", layer_id, "diff", path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if content:
+                with open(target, "wb") as handle:
+                    handle.write(content)
+    with open(os.path.join(root, "overlay-layers", "layers.json"), "w", encoding="utf-8") as handle:
+        json.dump(entries, handle)
+
+
+INFO = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"]
+
+
+class Store(object):
+    """The command boundary: podman info / image inspect / images and skopeo copy, every argv recorded.
+    Its storage is vfs (layers are exported with skopeo) unless root names an overlay store."""
+
+    def __init__(self, root=None):
         self.calls = []
+        self.root = root
 
     def __call__(self, argv, timeout=None, env=None, data=None, log=None):
         self.calls.append(argv)
+        if argv == INFO:
+            return 0, "%s %s\n" % (self.root or "/var/lib/containers/storage", "overlay" if self.root else "vfs"), ""
         if argv[:3] == ["podman", "image", "inspect"]:
             return 0, inspect_output(argv[3:]), ""
         if argv[:2] == ["podman", "images"]:
@@ -140,6 +195,7 @@ def test_report_measures_each_image_its_own_layers_and_the_set(tmp_path, store):
     layout = os.path.join(work, "oci-%d" % os.getpid())
     assert store.calls == [
         ["podman", "image", "inspect"] + REFS,
+        INFO,
         ["skopeo", "copy", "--quiet", "containers-storage:localhost/t/mariadb:latest", "oci:%s:image0" % layout],
         ["skopeo", "copy", "--quiet", "containers-storage:localhost/t/memcached:latest", "oci:%s:image1" % layout],
     ]
@@ -167,11 +223,14 @@ def test_report_measures_each_image_its_own_layers_and_the_set(tmp_path, store):
 def test_sibling_duplicates_are_priced_for_hoisting_into_the_common_parent(tmp_path, store):
     result = _sizes.report(Runner(store), REFS, str(tmp_path))
     files = result["file_duplicates"]
-    assert files["items"] == 1 and files["bytes"] == len(PERL)
-    assert files["by_target"]["base"]["largest"] == [["usr/share/perl/Config.pm", len(PERL), 2]]
+    assert files["items"] == 2 and files["bytes"] == len(PERL) + len(PERL_LIST)
+    assert files["by_target"]["base"]["largest"] == [["usr/share/perl/Config.pm", len(PERL), 2],
+                                                     ["var/lib/dpkg/info/perl:amd64.list", len(PERL_LIST), 2]]
     assert files["by_target"]["base"]["images"] == ["mariadb", "memcached"]
+    # perl's bytes: the regular files its dpkg list names in each own layer
     packages = result["package_duplicates"]
-    assert packages["items"] == 1 and list(packages["by_target"]["base"]["largest"][0][:1]) == ["perl=5.40"]
+    assert packages["items"] == 1 and packages["bytes"] == len(PERL)
+    assert packages["by_target"]["base"]["largest"] == [["perl=5.40", len(PERL), 2]]
 
 
 def test_runtime_state_pycache_and_top_directories_of_own_layers(tmp_path, store):
@@ -183,7 +242,7 @@ def test_runtime_state_pycache_and_top_directories_of_own_layers(tmp_path, store
     assert state["mariadb"]["pid file"]["examples"] == ["/run/mysqld/mysqld.pid"]
     assert result["images"]["mariadb"]["pycache"] == {"dirs": 1, "files": 1, "bytes": 100}
     # depth 2: /usr/sbin (9000) before /usr/share (5000) before /var/lib (4096)
-    expected = [["/usr/sbin", 9000], ["/usr/share", len(PERL)], ["/var/lib", 4096]]
+    expected = [["/usr/sbin", 9000], ["/usr/share", len(PERL)], ["/var/lib", 4096 + len(PERL_LIST)]]
     assert result["images"]["mariadb"]["top_dirs"] == expected
     assert result["images"]["memcached"]["runtime_state"] == {}
 
@@ -197,7 +256,7 @@ def test_a_second_report_reads_no_layer_and_compares_against_the_first(tmp_path,
     previous["images"]["mariadb"]["own_size"] += 1000
     previous["set"]["size"] += 1000
     second = _sizes.report(Runner(again), REFS, str(tmp_path), against=previous)
-    assert again.calls == [["podman", "image", "inspect"] + REFS]
+    assert again.calls == [["podman", "image", "inspect"] + REFS]  # nothing exported, no store asked
     assert second["layers_read"] == 0
     assert second["images"] == json.loads(json.dumps(first["images"]))
     comparison = second["comparison"]
@@ -230,10 +289,63 @@ def test_bad_inputs_are_one_line_errors(tmp_path, store):
         _sizes.report(Runner(store), [], str(tmp_path))
 
 
-def test_chart_is_an_svg_of_the_set(tmp_path, store):
+def test_chart_is_an_svg_or_a_png_of_the_set(tmp_path, store):
     pytest.importorskip("matplotlib")
     result = _sizes.report(Runner(store), REFS, str(tmp_path))
     path = tmp_path / "sizes.svg"
     _sizes.chart(result, str(path))
     text = path.read_text()
     assert text.startswith("<?xml") and "<svg" in text
+    picture = tmp_path / "sizes.png"
+    _sizes.chart(result, str(picture))
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(_sizes.SizesError, match=r"sizes.pdf: the chart is written as svg or png"):
+        _sizes.chart(result, str(tmp_path / "sizes.pdf"))
+
+
+@pytest.fixture
+def overlay(tmp_path):
+    root = str(tmp_path / "storage")
+    write_storage(root)
+    return Store(root)
+
+
+def test_overlay_store_is_read_in_place_and_measures_what_the_export_measures(tmp_path, overlay, store):
+    result = _sizes.report(Runner(overlay), REFS, str(tmp_path / "work"))
+    # no export: inspect, then where the store is; the layers are read from it
+    assert overlay.calls == [["podman", "image", "inspect"] + REFS, INFO]
+    assert result["layers_read"] == 4
+    exported = _sizes.report(Runner(store), REFS, str(tmp_path / "exported"))
+    for key in ("images", "set", "package_duplicates", "runtime_state"):
+        assert result[key] == exported[key], key
+    # the same duplicates (the content keys differ: CRC-64 of the tar-split there, sha256 here)
+    assert result["file_duplicates"]["bytes"] == exported["file_duplicates"]["bytes"] == len(PERL) + len(PERL_LIST)
+    assert result["images"]["mariadb"]["own_gzip"] == len(BLOBS["mariadb"])
+    assert result["set"]["size"] == sum(len(data) for data in LAYERS.values())
+
+
+def test_a_report_without_compression_reads_no_content_then_compression_completes_it(tmp_path, overlay):
+    quick = _sizes.report(Runner(overlay), REFS, str(tmp_path), compress=False)
+    assert quick["layers_read"] == 4
+    assert quick["images"]["mariadb"]["own_gzip"] is None and quick["set"]["gzip"] is None
+    assert quick["images"]["mariadb"]["own_size"] == len(LAYERS["mariadb"])
+    assert "- MB gzip" in _sizes.table(quick)
+    assert _sizes.report(Runner(overlay), REFS, str(tmp_path), compress=False)["layers_read"] == 0
+    full = _sizes.report(Runner(overlay), REFS, str(tmp_path))
+    assert full["layers_read"] == 4 and full["set"]["gzip"] == sum(len(data) for data in BLOBS.values())
+
+
+def test_layers_recorded_after_a_build_make_the_next_report_read_none(tmp_path, overlay):
+    assert _sizes.record_layers(Runner(overlay), ["localhost/t/memcached:latest"], str(tmp_path)) == 3
+    assert overlay.calls == [["podman", "image", "inspect", "localhost/t/memcached:latest"], INFO]
+    assert _sizes.report(Runner(overlay), REFS, str(tmp_path))["layers_read"] == 1  # mariadb's own
+    assert _sizes.record_layers(Runner(overlay), REFS, str(tmp_path)) == 0
+
+
+def test_a_stored_layer_that_is_not_its_diff_digest_is_a_one_line_error(tmp_path, overlay):
+    changed = os.path.join(overlay.root, "overlay", "idmariadb", "diff", "./usr/sbin/mariadbd")
+    with open(changed, "wb") as handle:
+        handle.write(b"M" * 9000)
+    with pytest.raises(_sizes.SizesError, match=r"^layer %s: the tar stream rebuilt from containers/storage is "
+                       r"sha256:[0-9a-f]{64}$" % digest(LAYERS["mariadb"])):
+        _sizes.report(Runner(overlay), REFS, str(tmp_path))
