@@ -9,9 +9,11 @@
 """Build a plan as a DAG: an image starts as soon as its parent is done, up to N at once.
 
 Only scheduling: each image is built by engine.build_image (see _engine.Engine), whatever the
-engine. A failure stops only its descendants. An image whose fingerprint matches the image already
+engine. A failure stops only its descendants. Progress events (an image's start, its steps,
+its finish; see _progress) go to options.events as they happen. An image whose fingerprint matches the image already
 at its reference (or any local image) is not rebuilt (the rule is _engine.LocalStore.decide).
-Working containers are removed whatever happens.
+Working containers are removed whatever happens, except a failed image's with keep_failed
+(for debugging; named in its result as "container").
 
 An interrupted build (see _command.Cancel) starts nothing more, kills the running steps, removes
 their working containers, tags and commits nothing afterwards and reports the images it did not
@@ -37,6 +39,7 @@ from ansible_collections.containergen.images.plugins.module_utils._engine import
     REUSE, UP_TO_DATE, Engine, LocalStore,
 )
 from ansible_collections.containergen.images.plugins.module_utils._plan import format_table
+from ansible_collections.containergen.images.plugins.module_utils._progress import EventLog
 
 
 class Journal(object):
@@ -135,7 +138,7 @@ class Journal(object):
 class BuildOptions(object):
     def __init__(self, threads=2, timeout=1800, retries=1, log_dir="/tmp/containergen/logs", force=False,
                  build_env=None, source_revision="", source_url="", version="", created=None, volumes=None,
-                 journal=None):
+                 journal=None, events=None, keep_failed=False):
         self.threads = max(1, int(threads))
         self.timeout = timeout
         self.retries = max(0, int(retries))
@@ -148,6 +151,15 @@ class BuildOptions(object):
         self.version = version
         self.created = created
         self.journal = journal if journal is not None else Journal()
+        # progress events (_progress): the scheduler's start/finish, the engine's steps through step()
+        self.events = events if events is not None else EventLog()
+        # keep_failed: the engine keeps a failed image's working container and names it in kept
+        self.keep_failed = bool(keep_failed)
+        self.kept: t.Dict[str, str] = {}
+
+    def step(self, name: str, step: str) -> None:
+        """The engine says which step image name is at (package install, run 2/3, copy, cleanup, commit)."""
+        self.events.emit("step", image=name, step=step)
 
 
 def _is_transient(text, patterns):
@@ -170,6 +182,7 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
     journal = options.journal
     os.makedirs(options.log_dir, exist_ok=True)
     progress = progress or (lambda line: None)
+    events = options.events
     if existing is None:
         existing = LocalStore.read(engine, runner)
     elif not isinstance(existing, LocalStore):
@@ -187,6 +200,9 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
         progress("[%*d/%d] %-8s %-24s %6.1fs%s" % (len(str(total)), done, total, result["status"],
                                                    result["name"], result["seconds"],
                                                    ("  " + result["error"]) if result.get("error") else ""))
+        events.emit("finish", image=result["name"], status=result["status"], seconds=result["seconds"],
+                    error=result.get("error") or "", log=result.get("log") or "",
+                    container=result.get("container") or "")
 
     def interrupted():
         return cancel is not None and cancel.is_set()
@@ -213,6 +229,7 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
             with open(result["log"], "wb") as log:
                 while True:
                     result["attempts"] += 1
+                    events.emit("start", image=item.name, attempt=result["attempts"])
                     run = runner.child(deadline=start + options.timeout if options.timeout else None, log=log)
                     try:
                         built = engine.build_image(run, item, profile, definitions[item.name].directory, options)
@@ -228,9 +245,15 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
                             break
                         if result["attempts"] <= options.retries and _is_transient(exc.output, patterns):
                             log.write(b"\n# transient failure: retrying\n")
+                            _drop_kept(quiet, engine, options, item.name)  # keep only the last attempt's
                             continue
                         result.update(status="failed", error=str(exc))
                         break
+                if result["status"] == "failed" and options.kept.get(item.name):
+                    result["container"] = options.kept[item.name]
+                    log.write(("\n# working container kept: %s\n" % result["container"]).encode())
+                else:  # a kept container of an attempt that did not end the build as failed
+                    _drop_kept(quiet, engine, options, item.name)
             if result["status"] != "interrupted":
                 journal.end(item.name)  # an interrupted one stays for the sweep
         result["seconds"] = round(time.monotonic() - start, 2)
@@ -244,6 +267,7 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
             report(result)
             block(child, reason, status)
 
+    events.emit("plan", images=[item.name for item in plan], threads=options.threads)
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.threads) as pool:
         futures = {pool.submit(work, item): item for item in children.get(None, [])}
         while futures:
@@ -285,6 +309,13 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
         result["own_size"] = result["size"] - parent_info["size"] if info and parent_info else result["size"]
         ordered.append(result)
     return ordered
+
+
+def _drop_kept(runner: t.Any, engine: Engine, options: BuildOptions, name: str) -> None:
+    """Remove the working container kept for name (a retried or interrupted attempt's)."""
+    container = options.kept.pop(name, None)
+    if container:
+        engine.remove_container(runner, container)
 
 
 def _remove_replaced(runner: t.Any, engine: Engine, plan: t.List[t.Any], results: t.Dict[str, t.Dict[str, t.Any]],

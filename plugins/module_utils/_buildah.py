@@ -38,6 +38,10 @@ CONFIG_FLAGS = {
 }
 
 
+# A failed image's working container kept with keep_failed (see keep_container).
+KEPT_PREFIX = "containergen-failed-"
+
+
 class BuildahEngine(StepEngine):
     name = "buildah"
     transport = "containers-storage:"
@@ -165,6 +169,13 @@ class BuildahEngine(StepEngine):
 
     def remove_container(self, run: t.Any, container: str) -> None:
         run([self.buildah, "rm", container], check=False)
+
+    def keep_container(self, run: t.Any, container: str, name: str) -> str:
+        """Rename a failed image's working container out of the cg- prefix that the next build's
+        cleanup of leftovers removes; on a failed rename it stays as it is (and the next build removes it)."""
+        kept = KEPT_PREFIX + container[len("cg-"):] if container.startswith("cg-") else KEPT_PREFIX + container
+        returncode = run([self.buildah, "rename", container, kept], check=False)[0]
+        return kept if returncode == 0 else container
 
     def stop_leftover(self, container: str) -> t.List[int]:
         """Kill the buildah processes a killed build left working on container (a RUN step goes on

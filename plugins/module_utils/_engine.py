@@ -24,9 +24,11 @@ import abc
 import time
 import typing as t
 
+from ansible_collections.containergen.images.plugins.module_utils._command import Cancelled
 from ansible_collections.containergen.images.plugins.module_utils._contract import (
     CONFIG_VERBS, FINGERPRINT_LABEL, IMAGE_LABEL, image_labels, manifest_script, parse_manifest,
 )
+from ansible_collections.containergen.images.plugins.module_utils._progress import install_prefix, run_step_label
 
 ImageInfo = t.Dict[str, t.Any]  # {"id", "labels", "size"}
 
@@ -139,6 +141,11 @@ class StepEngine(Engine):
     def remove_container(self, run: t.Any, container: str) -> None:
         """Remove a working container; no error when it is gone."""
 
+    def keep_container(self, run: t.Any, container: str, name: str) -> str:
+        """Keep a failed image's working container for debugging, out of the reach of the next
+        build's cleanup of leftovers; returns the name it has now."""
+        return container
+
     def build_image(self, run: t.Any, planned: t.Any, profile: t.Mapping[str, t.Any], definitions_dir: str,
                     options: t.Any) -> t.Dict[str, t.Any]:
         """Build one planned image in a fresh working container; returns {image_id, manifest, timings}."""
@@ -152,8 +159,13 @@ class StepEngine(Engine):
                 timings[kind] += time.monotonic() - start
 
         forms = planned.step_forms()  # a step breaking its grammar fails before any container
+        # progress: which step the image is at (options.step, see _build.BuildOptions)
+        step = getattr(options, "step", None) or (lambda name, label: None)
+        prefix, runs = install_prefix(profile), sum(1 for verb, dummy, dummy in forms if verb == "run")
+        number = 0
         container = timed("from", self.from_image, run, planned.from_ref, planned.name)
         options.journal.add(planned.name, "containers", container)
+        failed = True
         try:
             pending: t.List[t.Tuple[str, t.Any]] = []
             build_args: t.Dict[str, str] = {}
@@ -174,27 +186,41 @@ class StepEngine(Engine):
                     key, dummy, value = arg.partition("=")
                     build_args[key] = value
                 elif verb == "run":
+                    number += 1
+                    step(planned.name, run_step_label(arg, prefix, number, runs))
                     env = dict(options.build_env)
                     env.update(build_args)
                     timed("run", self.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
                 elif verb in ("add", "copy"):
                     sources = planned.transfer_sources(arg, definitions_dir)  # only what the plan checked
+                    step(planned.name, "copy")
                     timed("copy", self.transfer, run, container, verb, sources, form.dest, form.chown)
             # One exec for the profile's cleanup and the version manifest: cleanup output goes to the
             # log (stderr), the manifest is what the step prints.
+            step(planned.name, "cleanup")
             manifest = parse_manifest(timed("run", self.capture, run, container,
                                             ["/bin/sh", "-c", manifest_script(profile)]))
             labels = image_labels(planned, profile, manifest, options)
             timed("config", self.configure, run, container, pending + [("label", labels)])
+            step(planned.name, "commit")
             image_id = timed("commit", self.commit, run, container, planned.ref)
             options.journal.drop(planned.name, "containers", container)  # commit removed it
             container = None
+            failed = False
             return {"image_id": image_id, "manifest": manifest, "timings": timings}
+        except Cancelled:
+            failed = False  # an interrupted build keeps nothing
+            raise
         finally:
             if container:
                 # Not bound by the image's deadline nor stopped by an interrupt: a timed-out or
                 # interrupted build must still be cleaned up.
-                self.remove_container(run.child(deadline=None, log=run.log, cancel=False), container)
+                cleanup = run.child(deadline=None, log=run.log, cancel=False)
+                interrupted = getattr(run, "cancel", None) is not None and run.cancel.is_set()
+                if failed and getattr(options, "keep_failed", False) and not interrupted:
+                    options.kept[planned.name] = self.keep_container(cleanup, container, planned.name)
+                else:
+                    self.remove_container(cleanup, container)
                 options.journal.drop(planned.name, "containers", container)
 
 

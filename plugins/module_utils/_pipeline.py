@@ -23,6 +23,7 @@ import typing as t
 from ansible_collections.containergen.images.plugins.module_utils import (
     _bootstrap, _build, _freshness, _plan, _publish, _sbom, _stage_options,
 )
+from ansible_collections.containergen.images.plugins.module_utils import _progress  # the build's progress events
 from ansible_collections.containergen.images.plugins.module_utils._command import (
     Cancel, Cancelled, Runner, interruptible,
 )
@@ -143,19 +144,31 @@ def build_images(options: BuildOptions, runner: t.Optional[Runner] = None, engin
     engine = engine or make_engine(options)
     journal = _build.Journal(os.path.join(options.work_dir, "inflight.json"))
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    events = _progress.EventLog(options.events_path)  # progress events for whoever follows them
     with interruptible(cancel, watch_parents=watch_parents), open(lock_path, "a", encoding="utf-8") as lock:
-        while True:  # polled, so that an interrupt while waiting is not deferred until the lock is free
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if cancel.wait(0.5):
-                    raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
-        for container in engine.leftover_containers(quiet):
-            engine.stop_leftover(container)
-            engine.remove_container(quiet, container)
-        journal.sweep(quiet, engine)
-        return _build_locked(options, definitions, profile, runner, engine, progress, journal)
+        try:
+            waiting = None
+            while True:  # polled, so that an interrupt while waiting is not deferred until the lock is free
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if waiting is None:
+                        waiting = time.monotonic()
+                        pid, since = _progress.lock_holder(lock_path)
+                        events.emit("lock_wait", pid=pid, since=since, lock=lock_path)
+                    if cancel.wait(0.5):
+                        raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
+            _progress.write_holder(lock)
+            if waiting is not None:
+                events.emit("lock", waited=round(time.monotonic() - waiting, 2))
+            for container in engine.leftover_containers(quiet):
+                engine.stop_leftover(container)
+                engine.remove_container(quiet, container)
+            journal.sweep(quiet, engine)
+            return _build_locked(options, definitions, profile, runner, engine, progress, journal, events)
+        finally:
+            events.close()
 
 
 def _sboms(plan: t.List[t.Any], engine: t.Any, runner: Runner, directory: str,
@@ -181,7 +194,9 @@ def _sboms(plan: t.List[t.Any], engine: t.Any, runner: Runner, directory: str,
 
 def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profile: t.Dict[str, t.Any],
                   runner: Runner, engine: t.Any, progress: t.Optional[t.Callable[[str], None]],
-                  journal: t.Optional[_build.Journal] = None) -> t.Dict[str, t.Any]:
+                  journal: t.Optional[_build.Journal] = None,
+                  events: t.Optional[_progress.EventLog] = None) -> t.Dict[str, t.Any]:
+    events = events or _progress.EventLog()
     start = time.monotonic()
     quiet = runner.child(deadline=runner.deadline, log=runner.log, cancel=False)
     images = LocalStore.read(engine, quiet)
@@ -193,12 +208,14 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
         salts.update(check["salts"])
     refresh_base = options.refresh_base or bool(check and check["base"]["updates"])
     base_start = time.monotonic()
+    events.emit("base", ref=profile["base"]["image"], state="start", seconds=0.0)
     try:
         base_id, base_action = _bootstrap.ensure_base(runner, engine, profile, options.work_dir, images=images,
                                                       refresh=refresh_base, env=dict(options.build_env))
     except Cancelled:  # build_plan then reports every image interrupted without running anything
         base_id, base_action = "", "interrupted"
     base_seconds = round(time.monotonic() - base_start, 2)
+    events.emit("base", ref=profile["base"]["image"], state=base_action, seconds=base_seconds)
     if base_action != "present":
         images = LocalStore.read(engine, quiet)
     base_ids = images.ids()
@@ -208,7 +225,7 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
         threads=options.threads, timeout=options.timeout, retries=options.retries, log_dir=options.logs,
         force=options.force, build_env=dict(options.build_env), volumes=list(options.volumes),
         source_revision=options.source_revision, source_url=options.source_url, version=options.tag,
-        journal=journal)
+        journal=journal, events=events, keep_failed=options.keep_failed)
     results = _build.build_plan(runner, engine, plan, profile, definitions, steps, progress=progress,
                                 existing=images)
     cancel = runner.cancel
@@ -216,6 +233,7 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
     summary = _build.summarize(results, time.monotonic() - start, interrupted=interrupted)
     if interrupted:
         summary["interrupted_by"] = cancel.reason
+    events.emit("end", seconds=summary["seconds"], counts=summary["counts"])
     base_size = images.size(profile["base"]["image"])
     summary.update(engine=engine.name, profile=profile["name"],
                    base={"ref": profile["base"]["image"], "id": base_id, "action": base_action, "size": base_size,

@@ -78,6 +78,7 @@ def build_argument_spec() -> t.Dict[str, t.Any]:
         summary_file={"type": "path"},
         progress_file={"type": "path"},
         force={"type": "bool", "default": False},
+        keep_failed={"type": "bool", "default": False},
         sbom={"type": "bool", "default": False},
         refresh_base={"type": "bool", "default": False},
         build_env={"type": "dict", "default": {}, "no_log": True},

@@ -108,6 +108,7 @@ class BuildOptions(PlanOptions):
     summary_file: t.Optional[str] = None  # None: WORK_DIR/summary.json
     progress_file: t.Optional[str] = None
     force: bool = False
+    keep_failed: bool = False  # keep a failed image's working container (buildah) to debug it
     sbom: bool = False  # SPDX and CycloneDX SBOMs of every image, in sbom/ next to the summary
     refresh_base: bool = False
     build_env: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -122,6 +123,11 @@ class BuildOptions(PlanOptions):
     @property
     def summary_path(self) -> str:
         return self.summary_file or os.path.join(self.work_dir, "summary.json")
+
+    @property
+    def events_path(self) -> str:
+        """The build's progress events (_progress), in the work dir."""
+        return os.path.join(self.work_dir, "events.jsonl")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,8 +67,22 @@ options:
     description: Where the JSON summary is written. Defaults to C(WORK_DIR/summary.json).
     type: path
   progress_file:
-    description: A file that gets one line per image as it finishes (follow it with C(tail -f)).
+    description:
+      - A file that gets one line per image as it finishes (follow it with C(tail -f)).
+      - Whatever this option says, the build writes its progress events, one JSON object a line, to
+        C(events.jsonl) in O(work_dir) - the build lock awaited (and which process holds it), the base, each
+        image's start, its step (package install, other RUN steps, copy, cleanup, commit) and its finish. The
+        C(containergen) command line shows its live progress from them.
     type: path
+  keep_failed:
+    description:
+      - Keep the working container of an image that failed (not of one interrupted), renamed
+        C(containergen-failed-IMAGE-ID) so that the next build does not remove it, to debug it with
+        C(buildah run). Its name is in the image's RV(images[].container) and in the failure message; remove it
+        with C(buildah rm) when done. By default it is removed. Only with the buildah engine (docker builds on
+        the daemon).
+    type: bool
+    default: false
   force:
     description: Build every selected image even when its fingerprint matches.
     type: bool
@@ -203,6 +217,10 @@ images:
     log:
       description: Path of the image's build log.
       type: str
+    container:
+      description: With O(keep_failed), the working container kept of a failed image.
+      type: str
+      returned: when O(keep_failed) is true and the image failed
     error:
       description: Why it failed.
       type: str
@@ -276,9 +294,10 @@ def main():
             summary.get("interrupted_by") or "interrupted", len(summary["images_interrupted"]),
             ", ".join(summary["images_interrupted"]) or "none"), changed=changed, **summary)
     if summary["images_failed"]:
-        module.fail_json(msg="%d image(s) failed: %s" % (len(summary["images_failed"]),
-                                                         ", ".join(summary["images_failed"])),
-                         changed=changed, **summary)
+        kept = {r["name"]: r["container"] for r in summary["images"] if r.get("container")}
+        module.fail_json(msg="%d image(s) failed: %s" % (len(summary["images_failed"]), ", ".join(
+            name + (" (working container kept: %s)" % kept[name] if name in kept else "")
+            for name in summary["images_failed"])), changed=changed, **summary)
     module.exit_json(changed=changed, **summary)
 
 
