@@ -21,7 +21,7 @@ import time
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import (
-    _bootstrap, _build, _freshness, _plan, _publish, _sbom, _stage_options,
+    _bootstrap, _build, _freshness, _hoist, _plan, _publish, _sbom, _stage_options,
 )
 from ansible_collections.containergen.images.plugins.module_utils import _progress  # the build's progress events
 from ansible_collections.containergen.images.plugins.module_utils._command import (
@@ -47,6 +47,9 @@ def load(options: PlanOptions) -> t.Tuple[t.Dict[str, t.Any], t.Dict[str, t.Any]
     if options.extra_config:
         apply_extra_config(definitions, options.extra_config)
     profile = load_profile(options.profiles_path, options.profile)
+    if options.hoist:  # shared layers: synthetic images between a parent and the children sharing them
+        path = _hoist.hoist_path(options.profiles_path, profile["name"])
+        definitions = _hoist.apply(definitions, profile, _hoist.load(path), path)[0]
     if options.base_image:  # tripleoclient's --base: an image used as it is (pulled when absent)
         profile["base"] = {"method": "pull", "image": options.base_image}
     return definitions, profile
@@ -113,6 +116,7 @@ def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine:
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
         "order": [item.name for item in plan],
         "table": _plan.plan_table(plan, status),
+        "hoist": _hoist.hoisted(definitions),
     }
     if check is not None:
         result["updates"] = check

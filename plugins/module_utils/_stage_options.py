@@ -87,6 +87,7 @@ class PlanOptions(_Stage):
     docker_host: t.Optional[str] = None
     isolation: str = ISOLATION
     refresh: str = REFRESH
+    hoist: bool = True  # apply the profile's hoist file (vars/hoist/PROFILE.yml) when it has one
 
     def __post_init__(self) -> None:
         # frozen: the derived paths are set through object.__setattr__, once
