@@ -92,6 +92,8 @@ def report(args: argparse.Namespace, out: t.TextIO, err: t.TextIO) -> t.Dict[str
     lines += ["  + %s %s" % item for item in sorted(diff["added"].items())]
     lines += ["  - %s %s" % item for item in sorted(diff["removed"].items())]
     lines += ["  ~ %s %s -> %s" % (name, before, after) for name, (before, after) in sorted(diff["updated"].items())]
+    if diff.get("refresh"):  # the new revision was rebuilt for package updates (refresh: updates)
+        lines.append("  rebuilt for package updates: %s" % ", ".join(diff["refresh"]))
     return dict(diff, old=old, new=new, table="\n".join(lines))
 
 

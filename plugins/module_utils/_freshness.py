@@ -9,17 +9,24 @@
 """Update detection without building: which local images the package manager would install
 differently now.
 
-The repository indexes are fetched once per run into a host directory (in a throwaway container of
-the plan's root image, so with the sources that image configures); every image is then asked, in its
-own throwaway container with that directory mounted read-only, what its package manager would
-upgrade (apt-get --simulate against the fetched lists; dnf check-update from the fetched cache).
-Nothing is built and no image changes.
+Per root of the plan (whose sources the images below it use), two throwaway containers: one fetches
+the repository indexes into a host directory (`apt-get update` / `dnf makecache`), one prints the
+candidate version of every package named in the version manifests of the images below that root
+(`apt-cache policy NAME...` / `dnf repoquery`), the indexes mounted read-only. The base image, which
+carries no manifest label, is asked for its installed packages once (the profile's manifest query).
+Each image's manifest is then compared with the candidates here, with the package manager's own
+version ordering (dpkg's for deb, rpm's for rpm): a few containers per run, whatever the number of
+images. Nothing is built and no image changes.
 
 An image is *stale* when one of its packages has a newer candidate; a stale image makes its
 descendants stale. The refresh salt of an image is the sorted list of NAME=NEW of its own updates:
 it goes into the fingerprint (and the containergen.refresh label, keyed by image name since children
 inherit labels) of the rebuilt image, so the decision is recorded in the image, and a later plan
 carries it from the label, so an image rebuilt for an update stays up to date until the next update.
+
+Limits: the candidates are those of the root's sources and pins (a source or pin added by an image
+below the root is not seen); a package whose candidate is older than the installed version is not
+an update (apt and dnf do not downgrade either).
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ import time
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
-from ansible_collections.containergen.images.plugins.module_utils._contract import MANIFEST_LABEL, REFRESH_LABEL
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
+    MANIFEST_LABEL, REFRESH_LABEL, parse_manifest,
+)
 from ansible_collections.containergen.images.plugins.module_utils._engine import UP_TO_DATE
 
 REFRESH_CHOICES = ("none", "updates")
@@ -44,61 +53,233 @@ UPDATED, STALE_PARENT, CHANGED, ABSENT = "stale", "stale (parent)", "changed def
 Updates = t.Dict[str, t.List[str]]  # {package: [installed, candidate]}
 
 
-# apt: the indexes and the cache of them built once (the source cache holds no installed state, so
-# every image with the same sources reuses it: parsing the Packages files is most of a check's time).
-_APT_DIRS = ["-o", "Dir::State::Lists=" + LISTS_MOUNT, "-o", "Dir::Cache::srcpkgcache=%s/srcpkgcache.bin" % LISTS_MOUNT,
-             "-o", "Dir::Cache::pkgcache="]
+# ---- version ordering -----------------------------------------------------------------------------
+
+def _dpkg_order(char: str) -> int:
+    # dpkg's order(): '~' before everything (even the end), letters before non-letters
+    if char.isdigit():
+        return 0
+    if char.isalpha() and char.isascii():
+        return ord(char)
+    if char == "~":
+        return -1
+    return ord(char) + 256 if char else 0
 
 
-def fetch_argvs(family: str) -> t.List[t.List[str]]:
-    """The package manager's index fetch, writing into LISTS_MOUNT (each argv run as the entrypoint)."""
+def _dpkg_verrevcmp(left: str, right: str) -> int:
+    """dpkg's verrevcmp() of lib/dpkg/version.c, on an upstream version or a revision."""
+    i = j = 0
+    while i < len(left) or j < len(right):
+        first_diff = 0
+        while (i < len(left) and not left[i].isdigit()) or (j < len(right) and not right[j].isdigit()):
+            a_order = _dpkg_order(left[i] if i < len(left) else "")
+            b_order = _dpkg_order(right[j] if j < len(right) else "")
+            if a_order != b_order:
+                return a_order - b_order
+            i, j = i + 1, j + 1
+        while i < len(left) and left[i] == "0":
+            i += 1
+        while j < len(right) and right[j] == "0":
+            j += 1
+        while i < len(left) and left[i].isdigit() and j < len(right) and right[j].isdigit():
+            if not first_diff:
+                first_diff = ord(left[i]) - ord(right[j])
+            i, j = i + 1, j + 1
+        if i < len(left) and left[i].isdigit():
+            return 1
+        if j < len(right) and right[j].isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _dpkg_split(version: str) -> t.Tuple[int, str, str]:
+    epoch, sep, rest = version.strip().partition(":")
+    if not sep:
+        epoch, rest = "0", version.strip()
+    upstream, sep, revision = rest.rpartition("-")
+    if not sep:
+        upstream, revision = rest, ""
+    if not epoch.isdigit() or not upstream:
+        raise ValueError("not a Debian version: %r" % version)
+    return int(epoch), upstream, revision
+
+
+def dpkg_compare(left: str, right: str) -> int:
+    """Debian's version ordering (dpkg --compare-versions): <0, 0 or >0."""
+    a_epoch, a_upstream, a_revision = _dpkg_split(left)
+    b_epoch, b_upstream, b_revision = _dpkg_split(right)
+    if a_epoch != b_epoch:
+        return a_epoch - b_epoch
+    return _dpkg_verrevcmp(a_upstream, b_upstream) or _dpkg_verrevcmp(a_revision, b_revision)
+
+
+def _ascii_alnum(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def rpmvercmp(left: str, right: str) -> int:
+    """rpm's rpmvercmp() of rpmio/rpmvercmp.c (-1, 0, 1): '~' sorts before anything, '^' after the end."""
+    if left == right:
+        return 0
+    i = j = 0
+    while i < len(left) or j < len(right):
+        while i < len(left) and not _ascii_alnum(left[i]) and left[i] not in "~^":
+            i += 1
+        while j < len(right) and not _ascii_alnum(right[j]) and right[j] not in "~^":
+            j += 1
+        a_char, b_char = left[i:i + 1], right[j:j + 1]
+        if a_char == "~" or b_char == "~":
+            if a_char != "~":
+                return 1
+            if b_char != "~":
+                return -1
+            i, j = i + 1, j + 1
+            continue
+        if a_char == "^" or b_char == "^":
+            if not a_char:
+                return -1
+            if not b_char:
+                return 1
+            if a_char != "^":
+                return 1
+            if b_char != "^":
+                return -1
+            i, j = i + 1, j + 1
+            continue
+        if not (a_char and b_char):
+            break
+        numeric = a_char.isdigit()
+        kind = str.isdigit if numeric else str.isalpha
+        start_a, start_b = i, j
+        while i < len(left) and left[i].isascii() and kind(left[i]):
+            i += 1
+        while j < len(right) and right[j].isascii() and kind(right[j]):
+            j += 1
+        a_seg, b_seg = left[start_a:i], right[start_b:j]
+        if not b_seg:  # different kinds: a number is newer than letters
+            return 1 if numeric else -1
+        if numeric:
+            a_seg, b_seg = a_seg.lstrip("0"), b_seg.lstrip("0")
+            if len(a_seg) != len(b_seg):
+                return 1 if len(a_seg) > len(b_seg) else -1
+        if a_seg != b_seg:
+            return 1 if a_seg > b_seg else -1
+    if i >= len(left) and j >= len(right):
+        return 0
+    return -1 if i >= len(left) else 1
+
+
+def _rpm_split(version: str) -> t.Tuple[int, str, str]:
+    epoch, sep, rest = version.strip().partition(":")
+    if not sep:
+        epoch, rest = "0", version.strip()
+    upstream, sep, release = rest.rpartition("-")
+    if not sep:
+        upstream, release = rest, ""
+    if not epoch.isdigit():
+        raise ValueError("not an rpm version: %r" % version)
+    return int(epoch), upstream, release
+
+
+def rpm_compare(left: str, right: str) -> int:
+    """rpm's EVR ordering ([epoch:]version[-release], no epoch = 0): -1, 0 or 1."""
+    a_epoch, a_version, a_release = _rpm_split(left)
+    b_epoch, b_version, b_release = _rpm_split(right)
+    if a_epoch != b_epoch:
+        return 1 if a_epoch > b_epoch else -1
+    result = rpmvercmp(a_version, b_version)
+    if result or not (a_release and b_release):  # a missing release matches any (rpm's rule)
+        return result
+    return rpmvercmp(a_release, b_release)
+
+
+def compare(family: str, left: str, right: str) -> int:
+    """The version ordering of the family's package manager."""
+    if family == "debian":
+        return dpkg_compare(left, right)
+    if family == "redhat":
+        return rpm_compare(left, right)
+    raise ValueError("update check: package family %r is not supported" % family)
+
+
+# ---- what the package manager is asked --------------------------------------------------------------
+
+# apt: the indexes in LISTS_MOUNT, and no binary cache written (the query container mounts them read-only)
+_APT_DIRS = ["-o", "Dir::State::Lists=" + LISTS_MOUNT, "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache="]
+_RPM_QUERYFORMAT = "%{name}\t%{epoch}:%{version}-%{release}\n"
+
+
+def fetch_argv(family: str) -> t.List[str]:
+    """The package manager's index fetch, writing into LISTS_MOUNT (run as the entrypoint)."""
     if family == "debian":
         # root as sandbox user: the bind-mounted host directory is not _apt's
-        return [["apt-get", "-q"] + _APT_DIRS + ["-o", "APT::Sandbox::User=root", "update"],
-                ["apt-cache", "-q"] + _APT_DIRS + ["gencaches"]]
+        return ["apt-get", "-q"] + _APT_DIRS + ["-o", "APT::Sandbox::User=root", "update"]
     if family == "redhat":
-        return [["dnf", "-q", "--setopt=cachedir=" + LISTS_MOUNT, "--setopt=keepcache=True", "makecache"]]
+        return ["dnf", "-q", "--setopt=cachedir=" + LISTS_MOUNT, "--setopt=keepcache=True", "makecache"]
     raise ValueError("update check: package family %r is not supported" % family)
 
 
-def check_argv(family: str) -> t.List[str]:
-    """What the package manager would upgrade, from the fetched indexes only (LISTS_MOUNT, read-only)."""
+def candidates_argv(family: str, names: t.Sequence[str]) -> t.List[str]:
+    """The candidate version of each named package, from the fetched indexes only (LISTS_MOUNT)."""
     if family == "debian":
-        # dist-upgrade: an update that needs a new dependency is an update too (upgrade holds it back)
-        return ["apt-get", "-s", "-q"] + _APT_DIRS + ["-o", "Debug::NoLocking=1", "dist-upgrade"]
+        return ["apt-cache", "-q"] + _APT_DIRS + ["policy"] + list(names)
     if family == "redhat":
-        # -C: the cache only (fetched once); exit 100 means updates are available
-        return ["dnf", "-q", "-C", "--setopt=cachedir=" + LISTS_MOUNT, "check-update"]
+        # -C: the cache only (fetched once)
+        return ["dnf", "-q", "-C", "--setopt=cachedir=" + LISTS_MOUNT, "repoquery", "--latest-limit=1",
+                "--queryformat", _RPM_QUERYFORMAT] + list(names)
     raise ValueError("update check: package family %r is not supported" % family)
 
 
-_APT_INST = re.compile(r"^Inst (\S+) \[([^\]]+)\] \((\S+)")
+_POLICY_NAME = re.compile(r"^(\S+):$")
+_POLICY_CANDIDATE = re.compile(r"^\s+Candidate:\s+(\S+)")
 
 
-def parse_apt_simulation(text: str) -> Updates:
-    """apt-get -s output → {package: [installed, candidate]} (upgrades only, not new packages)."""
-    updates = {}
+def parse_apt_policy(text: str) -> t.Dict[str, str]:
+    """apt-cache policy output → {package: candidate} (packages without a candidate left out)."""
+    candidates, name = {}, None
     for line in text.splitlines():
-        match = _APT_INST.match(line)
+        match = _POLICY_NAME.match(line)
         if match:
-            name, old, new = match.groups()
-            updates[name.split(":", 1)[0]] = [old, new]
-    return dict(sorted(updates.items()))
-
-
-def parse_dnf_check_update(text: str, manifest: t.Mapping[str, str]) -> Updates:
-    """dnf check-update output ("name.arch  version  repo" lines, then "Obsoleting Packages") →
-    {package: [installed (from the manifest), candidate]}."""
-    updates = {}
-    for line in text.splitlines():
-        if line.startswith("Obsoleting"):
-            break
-        words = line.split()
-        if len(words) != 3 or "." not in words[0]:
+            name = match.group(1)
             continue
-        name = words[0].rsplit(".", 1)[0]
-        updates[name] = [manifest.get(name, ""), words[1]]
-    return dict(sorted(updates.items()))
+        match = _POLICY_CANDIDATE.match(line)
+        if match and name and match.group(1) != "(none)":
+            # a native-architecture name may come as name:arch; manifests use the bare name
+            candidates[name.split(":", 1)[0]] = match.group(1)
+            name = None
+    return candidates
+
+
+def parse_repoquery(text: str) -> t.Dict[str, str]:
+    """dnf repoquery "name<TAB>epoch:version-release" lines → {package: newest}; epoch 0 dropped,
+    as rpm -qa prints it in the manifests."""
+    candidates: t.Dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, version = line.strip().partition("\t")
+        if not sep or not version:
+            continue
+        if version.startswith("0:") or version.startswith("(none):"):
+            version = version.split(":", 1)[1]
+        if name not in candidates or rpm_compare(version, candidates[name]) > 0:
+            candidates[name] = version
+    return candidates
+
+
+def updates_of(family: str, manifest: t.Mapping[str, str], candidates: t.Mapping[str, str]) -> Updates:
+    """{package: [installed, candidate]} for the packages of manifest with a newer candidate."""
+    found = {}
+    for name, installed in manifest.items():
+        candidate = candidates.get(name)
+        if candidate and installed:
+            try:
+                newer = compare(family, candidate, installed) > 0
+            except ValueError:  # not a version of this family: not comparable, not an update
+                continue
+            if newer:
+                found[name] = [installed, candidate]
+    return dict(sorted(found.items()))
 
 
 def salt(updates: Updates) -> t.List[str]:
@@ -123,53 +304,64 @@ def carried_salts(plan: t.Sequence[t.Any], store: t.Any) -> t.Dict[str, t.List[s
 
 
 class Checker(object):
-    """Runs the fetch and the per-image check in throwaway podman containers (images of the local
-    containers-storage: the buildah engine's store), through the command wrapper."""
+    """Runs the fetch and the queries in throwaway containers of local images, through the command
+    wrapper. container: the client's argv prefix, ["podman"] for the buildah engine's
+    containers-storage, ["docker", "--host", URL] for the docker engine's daemon."""
 
-    def __init__(self, run: t.Any, family: str, lists_root: str, podman: str = "podman", network: str = "host",
-                 threads: int = 4) -> None:
+    def __init__(self, run: t.Any, family: str, lists_root: str, manifest_query: t.Sequence[str] = (),
+                 container: t.Sequence[str] = ("podman",), network: str = "host", threads: int = 2) -> None:
         self.run = run
         self.family = family
         self.lists_root = lists_root
-        self.podman = podman
+        self.manifest_query = list(manifest_query)
+        self.container = list(container)
         self.network = network
         self.threads = max(1, threads)
+        self.calls = 0
 
-    def _container(self, image: str, mount: str, argv: t.List[str]) -> t.List[str]:
+    def _container(self, image: str, argv: t.Sequence[str], mount: t.Optional[str] = None) -> t.List[str]:
         # --entrypoint: the image's own (kolla_start, dumb-init) must not wrap the query
-        return [self.podman, "run", "--rm", "--pull=never", "--no-healthcheck", "--network", self.network,
-                "--user", "root", "--volume", mount, "--entrypoint", argv[0], image] + argv[1:]
+        volume = ["--volume", mount] if mount else []
+        return self.container + ["run", "--rm", "--pull=never", "--no-healthcheck", "--network", self.network,
+                                 "--user", "root"] + volume + ["--entrypoint", argv[0], image] + list(argv[1:])
+
+    def _run(self, image: str, argv: t.List[str], what: str) -> str:
+        self.calls += 1
+        rc, out, err = self.run(argv, check=False)
+        if rc != 0:
+            raise CommandError(argv, rc, "update check, %s in %s: %s" % (what, image, " ".join(err.split())[-2000:]))
+        return out
 
     def fetch(self, image: str, key: str) -> str:
         """Fetch the indexes with the sources of image into a host directory; returns it."""
         lists = os.path.join(self.lists_root, key)
         os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
-        for argv in fetch_argvs(self.family):
-            self.run(self._container(image, "%s:%s" % (lists, LISTS_MOUNT), argv))
+        self._run(image, self._container(image, fetch_argv(self.family), "%s:%s" % (lists, LISTS_MOUNT)),
+                  "index fetch")
         return lists
 
-    def check(self, image: str, lists: str, manifest: t.Mapping[str, str]) -> Updates:
-        """What the package manager would upgrade in image."""
-        argv = self._container(image, "%s:%s:ro" % (lists, LISTS_MOUNT), check_argv(self.family))
-        rc, out, err = self.run(argv, check=False)
-        if rc not in ((0, 100) if self.family == "redhat" else (0,)):
-            raise CommandError(argv, rc, "update check of %s: %s" % (image, err))
-        return parse_dnf_check_update(out, manifest) if self.family == "redhat" else parse_apt_simulation(out)
+    def candidates(self, image: str, lists: str, names: t.Sequence[str]) -> t.Dict[str, str]:
+        """{package: candidate version} for names, with the sources and pins of image."""
+        if not names:
+            return {}
+        argv = self._container(image, candidates_argv(self.family, sorted(names)), "%s:%s:ro" % (lists, LISTS_MOUNT))
+        out = self._run(image, argv, "candidate versions")
+        return parse_repoquery(out) if self.family == "redhat" else parse_apt_policy(out)
 
-    def check_many(self, jobs: t.Sequence[t.Tuple[str, str, str, t.Mapping[str, str]]]) -> t.Dict[str, Updates]:
-        """[(key, image, lists dir, manifest)] → {key: updates}, a few containers at once."""
-        with concurrent.futures.ThreadPoolExecutor(self.threads) as pool:
-            futures = {key: pool.submit(self.check, image, lists, manifest) for key, image, lists, manifest in jobs}
-            return {key: future.result() for key, future in futures.items()}
+    def installed(self, image: str) -> t.Dict[str, str]:
+        """The installed packages of an image that carries no manifest label (the base)."""
+        if not self.manifest_query:
+            raise ValueError("update check: the profile has no package_manager.manifest query")
+        return parse_manifest(self._run(image, self._container(image, self.manifest_query), "package list"))
 
 
 def check_plan(checker: Checker, plan: t.Sequence[t.Any], store: t.Any, base_ref: str) -> t.Dict[str, t.Any]:
     """The update check of a plan (its fingerprints already carrying the salts of the labels).
 
     Returns {"images": {name: {"status", "updates", "salt"}}, "base": {"ref", "updates"},
-    "salts": {name: new salt} (the images with updates of their own), "seconds"}.
-    Only images whose reference holds their planned fingerprint are asked; the others are built anyway
-    (changed definition, or absent).
+    "salts": {name: new salt} (the images with updates of their own), "containers", "seconds"}.
+    Only images whose reference holds their planned fingerprint are compared; the others are built
+    anyway (changed definition, or absent).
     """
     start = time.monotonic()
     by_name = {item.name: item for item in plan}
@@ -180,24 +372,36 @@ def check_plan(checker: Checker, plan: t.Sequence[t.Any], store: t.Any, base_ref
             item = by_name[item.parent]
         return item
 
-    # one fetch per root of the plan (its sources); the base is checked against the first root's
-    lists: t.Dict[str, str] = {}
+    manifests = {item.name: _manifest(store, item.ref) for item in plan if item.name in current}
+    # roots whose images are asked: a root that is not current rebuilds everything below it anyway
+    groups: t.Dict[str, t.List[str]] = {}
     for item in plan:
         root = root_of(item)
-        if root.name not in lists and root.name in current:
-            lists[root.name] = checker.fetch(root.ref, root.name)
-    if not lists and base_ref in store:
-        lists[""] = checker.fetch(base_ref, "base")
-    jobs = []
-    for item in plan:
-        root = root_of(item)
-        if item.name in current and root.name in lists:
-            manifest = _manifest(store, item.ref)
-            jobs.append((item.name, item.ref, lists[root.name], manifest))
-    base_lists = next(iter(lists.values()), None)
-    if base_lists and base_ref in store:
-        jobs.append(("", base_ref, base_lists, _manifest(store, base_ref)))
-    found = checker.check_many(jobs)
+        if item.name in current and root.name in current:
+            groups.setdefault(root.name, []).append(item.name)
+    query_roots = [(by_name[name].ref, name) for name in groups]
+    if not query_roots and base_ref in store:
+        query_roots = [(base_ref, "base")]  # nothing current: only the base is asked
+    base_key = query_roots[0][1] if query_roots else None
+    with concurrent.futures.ThreadPoolExecutor(checker.threads) as pool:
+        fetches = {key: pool.submit(checker.fetch, ref, key) for ref, key in query_roots}
+        base_future = pool.submit(checker.installed, base_ref) if base_ref in store and base_key else None
+        lists = {key: future.result() for key, future in fetches.items()}
+        base_manifest = base_future.result() if base_future else {}
+        queries = {}
+        for ref, key in query_roots:
+            names = set()
+            for name in groups.get(key, []):
+                names.update(manifests[name])
+            if key == base_key:
+                names.update(base_manifest)
+            queries[key] = pool.submit(checker.candidates, ref, lists[key], sorted(names))
+        candidates = {key: future.result() for key, future in queries.items()}
+    found: t.Dict[str, Updates] = {}
+    for key, names in groups.items():
+        for name in names:
+            found[name] = updates_of(checker.family, manifests[name], candidates[key])
+    base_updates = updates_of(checker.family, base_manifest, candidates[base_key]) if base_key else {}
     images: t.Dict[str, t.Dict[str, t.Any]] = {}
     salts = {}
     for item in plan:  # parents first
@@ -212,8 +416,8 @@ def check_plan(checker: Checker, plan: t.Sequence[t.Any], store: t.Any, base_ref
         else:
             status = UP_TO_DATE
         images[item.name] = {"status": status, "updates": updates, "salt": salts.get(item.name, [])}
-    return {"images": images, "salts": salts, "base": {"ref": base_ref, "updates": found.get("", {})},
-            "seconds": round(time.monotonic() - start, 2)}
+    return {"images": images, "salts": salts, "base": {"ref": base_ref, "updates": base_updates},
+            "containers": checker.calls, "seconds": round(time.monotonic() - start, 2)}
 
 
 def _manifest(store: t.Any, ref: str) -> t.Dict[str, str]:

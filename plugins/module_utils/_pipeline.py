@@ -74,13 +74,15 @@ def fresh_plan(options: PlanOptions, definitions: t.Dict[str, t.Any], profile: t
     plan = make_plan(options, definitions, profile, base_ids, salts)
     if options.refresh != "updates":
         return plan, None
-    if options.engine != "buildah":
-        raise OptionError("refresh", options.refresh, "needs the buildah engine (the check runs podman containers)")
+    # the throwaway containers run where the engine keeps its images: podman reads buildah's store
+    container = ["podman"] if options.engine == "buildah" else \
+        ["docker"] + (["--host", options.docker_host] if options.docker_host else [])
     temporary = lists_root is None
     lists_root = lists_root or tempfile.mkdtemp(prefix="containergen-lists-", dir="/var/tmp")
     try:
         checker = _freshness.Checker(runner, profile["family"], lists_root,
-                                     threads=max(2, getattr(options, "threads", 2) * 2))
+                                     manifest_query=profile["package_manager"]["manifest"], container=container,
+                                     threads=max(2, getattr(options, "threads", 2)))
         check = _freshness.check_plan(checker, plan, store, profile["base"]["image"])
     finally:
         if temporary:

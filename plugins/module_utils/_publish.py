@@ -27,7 +27,7 @@ import shutil
 import tempfile
 
 from ansible_collections.containergen.images.plugins.module_utils._contract import (
-    FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL,
+    FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL, REFRESH_LABEL,
 )
 from ansible_collections.containergen.images.plugins.module_utils import _signing
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
@@ -615,4 +615,9 @@ def report(registry, name, old_tag=None, new_tag=None, tag="latest"):
     diff = manifest_diff(old["labels"], new["labels"])
     diff["summary"] = "%s: +%d -%d ~%d packages (%s -> %s)" % (
         name, len(diff["added"]), len(diff["removed"]), len(diff["updated"]), old_tag, new_tag)
+    # why the new revision was built, when it was for package updates (refresh: updates)
+    try:
+        diff["refresh"] = list(json.loads(new["labels"].get(REFRESH_LABEL) or "{}").get(name) or [])
+    except (ValueError, AttributeError, TypeError):
+        diff["refresh"] = []
     return diff

@@ -63,6 +63,14 @@ updated:
   description: Packages in both with different versions, as C([old, new]).
   returned: success
   type: dict
+refresh:
+  description:
+    - The package updates the newer revision was rebuilt for, as C(NAME=VERSION) (its C(containergen.refresh)
+      label, set by a build with O(containergen.images.image_build#module:refresh=updates)); empty when it was
+      built for another reason.
+  returned: success
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

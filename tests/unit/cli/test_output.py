@@ -236,6 +236,25 @@ def test_report_json_compares_the_two_latest_revisions(monkeypatch):
                                 "  ~ cron 1 -> 2"]
 
 
+def test_report_names_the_package_updates_a_revision_was_rebuilt_for(monkeypatch):
+    repo = "r:5000/containergen/cron"
+    rebuilt = inspect_answer({"cron": "2"})
+    document = json.loads(rebuilt[1])
+    # a child inherits its parent's refresh label: only the entry of this image counts
+    document["Labels"][_contract.REFRESH_LABEL] = json.dumps({"cron": ["cron=2"], "base": ["libc6=9"]})
+    answers = [
+        (skopeo("inspect", "docker://%s:latest-1" % repo), inspect_answer({"cron": "1"})),
+        (skopeo("inspect", "docker://%s:latest-2" % repo), (0, json.dumps(document), "")),
+    ]
+    argv = ["report", "cron", "--registry", "r:5000", "--old", "latest-1", "--new", "latest-2"]
+    code, out, err, _calls = run(argv + ["--json"], monkeypatch, answers)
+    assert code == 0, err
+    assert one_document(out)["refresh"] == ["cron=2"]
+    code, out, _err, _calls = run(argv, monkeypatch, answers)
+    assert out.splitlines() == ["cron: +0 -0 ~1 packages (latest-1 -> latest-2)", "  ~ cron 1 -> 2",
+                                "  rebuilt for package updates: cron=2"]
+
+
 @pytest.mark.parametrize("argv,tags,error", [
     (["report", "nosuchimage"], None, "nosuchimage: no such repository r:5000/containergen/nosuchimage in the registry"),
     (["report", "cron", "--new", "latest-1"], ["latest-1"],

@@ -794,6 +794,7 @@ def test_report_summary():
         "removed": {"curl": "7.88.1-10"},
         "updated": {"openssl": ["3.0.11-1", "3.0.13-1"]},
         "summary": "keystone: +2 -1 ~1 packages (latest-1 -> latest-2)",
+        "refresh": [],
     }
 
 
