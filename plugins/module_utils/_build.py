@@ -40,6 +40,7 @@ from ansible_collections.containergen.images.plugins.module_utils._engine import
 )
 from ansible_collections.containergen.images.plugins.module_utils._plan import format_table
 from ansible_collections.containergen.images.plugins.module_utils._progress import EventLog
+from ansible_collections.containergen.images.plugins.module_utils import _sizes
 
 
 class Journal(object):
@@ -138,7 +139,7 @@ class Journal(object):
 class BuildOptions(object):
     def __init__(self, threads=2, timeout=1800, retries=1, log_dir="/tmp/containergen/logs", force=False,
                  build_env=None, source_revision="", source_url="", version="", created=None, volumes=None,
-                 journal=None, events=None, keep_failed=False):
+                 journal=None, events=None, keep_failed=False, sizes_dir=None):
         self.threads = max(1, int(threads))
         self.timeout = timeout
         self.retries = max(0, int(retries))
@@ -156,6 +157,8 @@ class BuildOptions(object):
         # keep_failed: the engine keeps a failed image's working container and names it in kept
         self.keep_failed = bool(keep_failed)
         self.kept: t.Dict[str, str] = {}
+        # sizes_dir: each built image's new layers are measured into this size report cache (_sizes)
+        self.sizes_dir = sizes_dir
 
     def step(self, name: str, step: str) -> None:
         """The engine says which step image name is at (package install, run 2/3, copy, cleanup, commit)."""
@@ -268,6 +271,9 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
             block(child, reason, status)
 
     events.emit("plan", images=[item.name for item in plan], threads=options.threads)
+    # The size report's layer measures, taken while the rest builds (a new layer is still in the page cache)
+    measuring = concurrent.futures.ThreadPoolExecutor(max_workers=1) if options.sizes_dir else None
+    measures: t.Dict[str, concurrent.futures.Future] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.threads) as pool:
         futures = {pool.submit(work, item): item for item in children.get(None, [])}
         while futures:
@@ -287,6 +293,8 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
                     if interrupted():
                         result.update(status="interrupted", error=cancel.reason)
                 report(result)
+                if measuring is not None and result["status"] == "built" and not interrupted():
+                    measures[item.name] = measuring.submit(_measure, quiet, engine, item.ref, options.sizes_dir)
                 if result["status"] == "failed":
                     block(item, "parent %s failed" % item.name)
                 elif interrupted():  # submit nothing more
@@ -294,6 +302,8 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
                 else:
                     for child in children.get(item.name, []):
                         futures[pool.submit(work, child)] = child
+    if measuring is not None:
+        _collect_measures(measuring, measures, results, interrupted())
     changed = any(r["status"] in ("built", "tagged") for r in results.values())
     sizes = LocalStore.read(engine, quiet) if changed else existing
     if changed:
@@ -309,6 +319,28 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
         result["own_size"] = result["size"] - parent_info["size"] if info and parent_info else result["size"]
         ordered.append(result)
     return ordered
+
+
+def _measure(runner: t.Any, engine: Engine, ref: str, directory: str) -> float:
+    """The size report's measures of ref's layers not measured yet (gzip and zstd included); its seconds."""
+    start = time.monotonic()
+    _sizes.record_layers(runner, [ref], directory, engine.name, threads=1)
+    return round(time.monotonic() - start, 2)
+
+
+def _collect_measures(measuring: concurrent.futures.ThreadPoolExecutor, measures: t.Mapping[str, t.Any],
+                      results: t.Dict[str, t.Dict[str, t.Any]], interrupted: bool) -> None:
+    """Wait for the measures (an interrupted build drops those not started): seconds in the result's
+    sizes_seconds, or a one-line sizes_error (the image is built all the same; the report measures it)."""
+    measuring.shutdown(wait=True, cancel_futures=interrupted)
+    for name, future in measures.items():
+        if future.cancelled():
+            continue
+        try:
+            results[name]["sizes_seconds"] = future.result()
+        except (_sizes.SizesError, CommandError, OSError, ValueError) as exc:
+            results[name]["sizes_error"] = "%s: size measures of %s: %s" % (name, results[name]["ref"],
+                                                                              " ".join(str(exc).split()))
 
 
 def _drop_kept(runner: t.Any, engine: Engine, options: BuildOptions, name: str) -> None:

@@ -231,7 +231,8 @@ def _build_locked(options: BuildOptions, definitions: t.Dict[str, t.Any], profil
         threads=options.threads, timeout=options.timeout, retries=options.retries, log_dir=options.logs,
         force=options.force, build_env=dict(options.build_env), volumes=list(options.volumes),
         source_revision=options.source_revision, source_url=options.source_url, version=options.tag,
-        journal=journal, events=events, keep_failed=options.keep_failed)
+        journal=journal, events=events, keep_failed=options.keep_failed,
+        sizes_dir=os.path.join(options.work_dir, "sizes") if options.sizes else None)
     results = _build.build_plan(runner, engine, plan, profile, definitions, steps, progress=progress,
                                 existing=images)
     cancel = runner.cancel

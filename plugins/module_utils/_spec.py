@@ -80,6 +80,7 @@ def build_argument_spec() -> t.Dict[str, t.Any]:
         force={"type": "bool", "default": False},
         keep_failed={"type": "bool", "default": False},
         sbom={"type": "bool", "default": False},
+        sizes={"type": "bool", "default": False},
         refresh_base={"type": "bool", "default": False},
         build_env={"type": "dict", "default": {}, "no_log": True},
         volumes={"type": "list", "elements": "str", "default": []},

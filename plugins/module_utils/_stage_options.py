@@ -111,6 +111,7 @@ class BuildOptions(PlanOptions):
     force: bool = False
     keep_failed: bool = False  # keep a failed image's working container (buildah) to debug it
     sbom: bool = False  # SPDX and CycloneDX SBOMs of every image, in sbom/ next to the summary
+    sizes: bool = False  # each built image's new layers measured for the size report (WORK_DIR/sizes)
     refresh_base: bool = False
     build_env: t.Mapping[str, str] = dataclasses.field(default_factory=dict)
     volumes: t.Sequence[str] = ()

@@ -95,6 +95,14 @@ options:
         and image ID are added as annotations. Only with the buildah engine.
     type: bool
     default: false
+  sizes:
+    description:
+      - Measure every image built for the size report (module M(containergen.images.image_sizes)) while the rest
+        builds - its new layers' sizes, files and gzip and zstd sizes - into its layer cache in C(sizes/) of
+        O(work_dir), so that the report after the build reads no layer. A measure that fails is named in the
+        image's C(sizes_error); the image is built all the same.
+    type: bool
+    default: false
   refresh_base:
     description: Bootstrap or pull the base image again even when it is present.
     type: bool

@@ -10,16 +10,19 @@ boundary (podman info, inspect, images; skopeo copy) stubbed."""
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import gzip
 import hashlib
 import io
 import json
 import os
 import tarfile
+import threading
+import types
 
 import pytest
 
-from ansible_collections.containergen.images.plugins.module_utils import _sizes
+from ansible_collections.containergen.images.plugins.module_utils import _build, _sizes
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
 from ansible_collections.containergen.images.plugins.module_utils._contract import IMAGE_LABEL, MANIFEST_LABEL
 
@@ -349,3 +352,33 @@ def test_a_stored_layer_that_is_not_its_diff_digest_is_a_one_line_error(tmp_path
     with pytest.raises(_sizes.SizesError, match=r"^layer %s: the tar stream rebuilt from containers/storage is "
                        r"sha256:[0-9a-f]{64}$" % digest(LAYERS["mariadb"])):
         _sizes.report(Runner(overlay), REFS, str(tmp_path))
+
+
+def test_the_build_measures_each_built_image_so_that_the_next_report_reads_no_layer(tmp_path, overlay):
+    measuring = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    measures = {
+        "memcached": measuring.submit(_build._measure, Runner(overlay), types.SimpleNamespace(name="buildah"),
+                                      "localhost/t/memcached:latest", str(tmp_path)),
+        "odd": measuring.submit(_build._measure, Runner(overlay), types.SimpleNamespace(name="kaniko"),
+                                "localhost/t/odd:latest", str(tmp_path)),
+    }
+    results = {"memcached": {"ref": "localhost/t/memcached:latest"}, "odd": {"ref": "localhost/t/odd:latest"}}
+    _build._collect_measures(measuring, measures, results, interrupted=False)
+    assert overlay.calls == [["podman", "image", "inspect", "localhost/t/memcached:latest"], INFO]
+    assert results["memcached"]["sizes_seconds"] >= 0 and "sizes_error" not in results["memcached"]
+    assert results["odd"] == {"ref": "localhost/t/odd:latest", "sizes_error": "odd: size measures of "
+                              "localhost/t/odd:latest: engine 'kaniko': sizes are read from buildah, docker"}
+    assert _sizes.report(Runner(overlay), REFS, str(tmp_path))["layers_read"] == 1  # mariadb's own only
+
+
+def test_an_interrupted_build_drops_the_measures_not_started(tmp_path, overlay):
+    measuring = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    gate = threading.Event()
+    first = measuring.submit(gate.wait)
+    later = measuring.submit(_build._measure, Runner(overlay), types.SimpleNamespace(name="buildah"),
+                             "localhost/t/memcached:latest", str(tmp_path))
+    results = {"memcached": {"ref": "localhost/t/memcached:latest"}}
+    threading.Timer(0.2, gate.set).start()
+    _build._collect_measures(measuring, {"memcached": later}, results, interrupted=True)
+    assert first.result() is True and later.cancelled()
+    assert results == {"memcached": {"ref": "localhost/t/memcached:latest"}} and overlay.calls == []
