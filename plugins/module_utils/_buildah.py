@@ -17,16 +17,20 @@ Image inspection uses podman, which reads the same containers/storage.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shlex
+import shutil
+import tempfile
 import time
 import typing as t
 import uuid
 
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, kill_leftover_groups
 from ansible_collections.containergen.images.plugins.module_utils._contract import (
-    Healthcheck, exec_words, parse_healthcheck,
+    Healthcheck, epoch_from_environment, exec_words, parse_healthcheck,
 )
 from ansible_collections.containergen.images.plugins.module_utils._engine import StepEngine
 
@@ -47,9 +51,10 @@ class BuildahEngine(StepEngine):
     transport = "containers-storage:"
 
     def __init__(self, buildah: str = "buildah", podman: str = "podman", isolation: str = "chroot",
-                 network: str = "host") -> None:
+                 network: str = "host", skopeo: str = "skopeo") -> None:
         self.buildah = buildah
         self.podman = podman
+        self.skopeo = skopeo
         self.isolation = isolation
         self.network = network
 
@@ -162,10 +167,66 @@ class BuildahEngine(StepEngine):
             argv += ["--chown", chown]
         run(argv + [container] + list(sources) + [dest])
 
-    def commit(self, run: t.Any, container: str, ref: str) -> str:
-        """Commit the working container as ref (docker format: keeps HEALTHCHECK). Returns the image ID."""
-        out = run([self.buildah, "commit", "--quiet", "--format", "docker", "--rm", container, ref])[1]
-        return out.strip().splitlines()[-1] if out.strip() else ""
+    def source_date_epoch(self, run: t.Any, from_ref: str) -> t.Optional[int]:
+        """SOURCE_DATE_EPOCH from the builder's environment, else the created time of the image
+        built on: a bootstrapped or pulled base gives its own, and every image of the chain above
+        it inherits that time (its parent was committed with it), so the time is fixed by the
+        plan's base image, never by the clock of the build."""
+        epoch = epoch_from_environment()
+        if epoch is not None:
+            return epoch
+        argv = [self.podman, "image", "inspect", "--format", "{{.Created.Unix}}", from_ref]
+        words = run(argv)[1].split()
+        if not words or not words[-1].isdigit():
+            raise CommandError(argv, 0, "no created time of %s in podman's answer" % from_ref)
+        return int(words[-1])
+
+    def commit(self, run: t.Any, container: str, ref: str, epoch: t.Optional[int] = None) -> str:
+        """Commit the working container as ref (docker format: keeps HEALTHCHECK). Returns the image ID.
+
+        epoch: a reproducible commit. buildah's --timestamp sets the created time, the history
+        entry's time and every file time of the new layer; no io.buildah.version label (the
+        builder's version is not content). buildah 1.28 still writes the working container's
+        random ID into the docker config: normalize_config drops it."""
+        argv = [self.buildah, "commit", "--quiet", "--format", "docker"]
+        if epoch is not None:
+            argv += ["--timestamp", str(epoch), "--identity-label=false"]
+        out = run(argv + ["--rm", container, ref])[1]
+        image_id = out.strip().splitlines()[-1] if out.strip() else ""
+        if epoch is None or not image_id:
+            return image_id
+        return self.normalize_config(run, ref, image_id)
+
+    def normalize_config(self, run: t.Any, ref: str, image_id: str) -> str:
+        """Store ref again without the "container" key of its docker config; returns the new ID.
+
+        Only the manifest and the config are written (a dir: layout without layers): the store
+        already holds every layer, so skopeo reuses them by digest and copies no file. The
+        image it replaces (the same layers) is removed."""
+        source = "containers-storage:" + ref
+        config = run([self.skopeo, "inspect", "--config", "--raw", source])[1].encode("utf-8")
+        if hashlib.sha256(config).hexdigest() != image_id.replace("sha256:", ""):
+            return image_id  # not the bytes the ID was made from (not UTF-8?): left as committed
+        # Go writes the config's top level keys in a fixed order; "container" is one of them.
+        plain, count = re.subn(rb',"container":"[0-9a-f]{64}"', b"", config, count=1)
+        if not count:
+            return image_id
+        manifest = json.loads(run([self.skopeo, "inspect", "--raw", source])[1])
+        digest = hashlib.sha256(plain).hexdigest()
+        manifest["config"].update(digest="sha256:" + digest, size=len(plain))
+        layout = tempfile.mkdtemp(prefix="cg-normalize-")
+        try:
+            with open(os.path.join(layout, "version"), "w", encoding="utf-8") as handle:
+                handle.write("Directory Transport Version: 1.1\n")
+            with open(os.path.join(layout, "manifest.json"), "w", encoding="utf-8") as handle:
+                json.dump(manifest, handle, separators=(",", ":"))
+            with open(os.path.join(layout, digest), "wb") as handle:
+                handle.write(plain)
+            run([self.skopeo, "copy", "--quiet", "dir:" + layout, source])
+        finally:
+            shutil.rmtree(layout, ignore_errors=True)
+        run([self.buildah, "rmi", image_id], check=False)
+        return digest
 
     def remove_container(self, run: t.Any, container: str) -> None:
         run([self.buildah, "rm", container], check=False)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import re
 import shlex
 import typing as t
@@ -65,10 +66,40 @@ class LabelSource(t.Protocol):
     version: str
 
 
+# ---- reproducible builds --------------------------------------------------------------------------
+
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+
+
+def epoch_from_environment(environ: t.Optional[t.Mapping[str, str]] = None) -> t.Optional[int]:
+    """The SOURCE_DATE_EPOCH the builder was started with (reproducible-builds.org's convention),
+    or None when unset. ValueError naming the variable when it is not whole seconds since 1970."""
+    value = (os.environ if environ is None else environ).get(SOURCE_DATE_EPOCH, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError("environment variable %s=%r: must be whole seconds since 1970-01-01 UTC"
+                         % (SOURCE_DATE_EPOCH, value))
+    return int(value)
+
+
+def epoch_time(epoch: int) -> str:
+    """An epoch as the RFC 3339 UTC time of the created label."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def image_labels(planned: t.Any, profile: t.Mapping[str, t.Any], manifest: t.Mapping[str, str],
-                 options: LabelSource) -> t.Dict[str, str]:
-    """The labels of a built image: fingerprint, manifest and its digest, names, OCI labels."""
-    created = options.created or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                 options: LabelSource, epoch: t.Optional[int] = None) -> t.Dict[str, str]:
+    """The labels of a built image: fingerprint, manifest and its digest, names, OCI labels.
+
+    epoch: the image's SOURCE_DATE_EPOCH (a reproducible build): the created label is that time,
+    not the clock's."""
+    if options.created:
+        created = options.created
+    elif epoch is not None:
+        created = epoch_time(epoch)
+    else:
+        created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = {
         FINGERPRINT_LABEL: planned.fingerprint,
         MANIFEST_LABEL: json.dumps(manifest, sort_keys=True, separators=(",", ":")),

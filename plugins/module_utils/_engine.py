@@ -92,6 +92,11 @@ class Engine(abc.ABC):
         recorded in options.journal (_build.Journal) as it appears. Raises CommandError (its
         subclasses Cancelled, CommandTimeout) for a failed, interrupted or timed-out build."""
 
+    def source_date_epoch(self, run: t.Any, from_ref: str) -> t.Optional[int]:
+        """The SOURCE_DATE_EPOCH of an image built on from_ref, or None when the engine does not
+        build reproducibly (then the clock gives the created time)."""
+        return None
+
     # ---- what a killed build leaves ----------------------------------------------------------
     def leftover_containers(self, run: t.Any, prefix: str = "cg-") -> t.List[str]:
         """Working containers a build left (none for an engine whose daemon removes them)."""
@@ -134,8 +139,9 @@ class StepEngine(Engine):
         """ADD/COPY host paths into the container."""
 
     @abc.abstractmethod
-    def commit(self, run: t.Any, container: str, ref: str) -> str:
-        """Commit the container as ref and remove it; returns the image ID."""
+    def commit(self, run: t.Any, container: str, ref: str, epoch: t.Optional[int] = None) -> str:
+        """Commit the container as ref and remove it; returns the image ID. epoch (given only when
+        source_date_epoch gave one): the created time and every file time of the new layer."""
 
     @abc.abstractmethod
     def remove_container(self, run: t.Any, container: str) -> None:
@@ -163,6 +169,8 @@ class StepEngine(Engine):
         step = getattr(options, "step", None) or (lambda name, label: None)
         prefix, runs = install_prefix(profile), sum(1 for verb, dummy, dummy in forms if verb == "run")
         number = 0
+        # Reproducible builds: one time for the whole image, the same at every rebuild of the plan.
+        epoch = self.source_date_epoch(run, planned.from_ref)
         container = timed("from", self.from_image, run, planned.from_ref, planned.name)
         options.journal.add(planned.name, "containers", container)
         failed = True
@@ -190,6 +198,8 @@ class StepEngine(Engine):
                     step(planned.name, run_step_label(arg, prefix, number, runs))
                     env = dict(options.build_env)
                     env.update(build_args)
+                    if epoch is not None:  # useradd's dates, Python's hash-based .pyc files, ...
+                        env["SOURCE_DATE_EPOCH"] = str(epoch)
                     timed("run", self.run_step, run, container, arg, shell=shell, env=env, volumes=options.volumes)
                 elif verb in ("add", "copy"):
                     sources = planned.transfer_sources(arg, definitions_dir)  # only what the plan checked
@@ -200,10 +210,11 @@ class StepEngine(Engine):
             step(planned.name, "cleanup")
             manifest = parse_manifest(timed("run", self.capture, run, container,
                                             ["/bin/sh", "-c", manifest_script(profile)]))
-            labels = image_labels(planned, profile, manifest, options)
+            labels = image_labels(planned, profile, manifest, options, epoch)
             timed("config", self.configure, run, container, pending + [("label", labels)])
             step(planned.name, "commit")
-            image_id = timed("commit", self.commit, run, container, planned.ref)
+            image_id = timed("commit", self.commit, run, container, planned.ref,
+                             *([] if epoch is None else [epoch]))
             options.journal.drop(planned.name, "containers", container)  # commit removed it
             container = None
             failed = False

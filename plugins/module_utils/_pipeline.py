@@ -300,7 +300,8 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
         for name in wanted:
             try:
                 results.append(_publish.publish_image(registry, name, sources[name], local.get(sources[name])["labels"],
-                                                      tag, check_mode=check_mode, move_floating=False))
+                                                      tag, check_mode=check_mode, move_floating=False,
+                                                      local_id=local.get(sources[name])["id"]))
             except (CommandError, _publish.PublishError) as exc:
                 raise _publish.PublishError(
                     "publishing failed at %s (image %d of %d), no floating tag was moved and the lock file is "

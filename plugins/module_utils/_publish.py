@@ -182,6 +182,14 @@ class Registry(object):
         sizes = [layer.get("size", 0) for layer in manifest.get("layers") or []]
         return list(zip(diff_ids, sizes))
 
+    def config_digest(self, name, tag):
+        """The config digest of name:tag, read from its manifest: an engine's image ID, so that a
+        local image and a pushed one are compared without pulling (the manifest digest differs:
+        the registry holds compressed layers)."""
+        ref = "docker://%s:%s" % (self.repo(name), tag)
+        manifest = json.loads(self.run([self.skopeo, "inspect", "--raw"] + self._flags() + [ref])[1])
+        return (manifest.get("config") or {}).get("digest")
+
     def push(self, source, name, tag):
         """Copy a local image (a reference in the engine's store) to name:tag. Returns the blobs sent.
 
@@ -253,8 +261,20 @@ class PublishLock(object):
         self.handle.close()
 
 
-def publish_image(registry, name, source, local_labels, tag, check_mode=False, move_floating=True):
+def _unchanged_by(registry, result, name, tag, local_id):
+    """An unchanged image: say whether the registry holds this very image ("digest": the local image
+    ID is the pushed config digest, as a reproducible rebuild gives) or only the same content by
+    fingerprint and version manifest ("fingerprint"). Only when the caller knows the local ID."""
+    if local_id:
+        remote = registry.config_digest(name, tag)
+        result["unchanged_by"] = "digest" if remote == "sha256:" + local_id.split(":")[-1] else "fingerprint"
+
+
+def publish_image(registry, name, source, local_labels, tag, check_mode=False, move_floating=True, local_id=None):
     """Publish one image. Returns a result dict; raises CommandError/PublishError on failure.
+
+    local_id: the local image's ID; given, an unchanged result says by what it is unchanged
+    ("unchanged_by": "digest" or "fingerprint").
 
     With move_floating=False the floating tag is left where it is and the result says where it must
     go ("floating": the revision tag, or None): publish_images moves every floating tag of a run only
@@ -274,6 +294,7 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
                 raise PublishError("%s: static tag %s already exists in %s with other content; static tags are "
                                    "never overwritten (use a new release tag)" % (name, tag, registry.repo(name)))
             result.update(action="unchanged", ref="%s:%s" % (registry.repo(name), tag), digest=current["digest"])
+            _unchanged_by(registry, result, name, tag, local_id)
             _ensure_signed(registry, result, source, tag, tags, check_mode)
             return _floating(result, None, move_floating, registry)
     else:
@@ -283,6 +304,7 @@ def publish_image(registry, name, source, local_labels, tag, check_mode=False, m
         if current is not None and same_content(local_labels, current["labels"]):
             result.update(action="unchanged", revision=latest, digest=current["digest"],
                           ref="%s:%s-%d" % (registry.repo(name), tag, latest))
+            _unchanged_by(registry, result, name, "%s-%d" % (tag, latest), local_id)
             _ensure_signed(registry, result, source, "%s-%d" % (tag, latest), tags, check_mode)
             info = registry.inspect(name, tag) if tag in tags else None
             if not info or info["digest"] != current["digest"]:

@@ -428,7 +428,7 @@ def test_both_engines_copy_exactly_the_planned_paths(tmp_path):
     dummy, files, dummy = _containerfile.render_containerfile(planned, DEBIAN, "/elsewhere", "containergen-manifest-0")
     assert files == {"files/0/motd": real}  # named as the definition names it, read where the plan resolved
 
-    fake = FakeRun()
+    fake = FakeRun((0, "1700000000\n", ""))  # podman image inspect: the created time of the base
     run = Runner(run=fake)
     BuildahEngine().build_image(run, planned, DEBIAN, "/elsewhere", _build.BuildOptions(log_dir=str(tmp_path)))
     copies = [argv for argv in fake.argvs if argv[:2] == ["buildah", "copy"]]

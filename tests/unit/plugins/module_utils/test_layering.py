@@ -22,7 +22,7 @@ FLOORS = {
     "_validate": 0, "_command": 0, "_htpasswd": 0, "_signing": 0,
     "_contract": 1, "_definitions": 1,
     "_hoist": 2,  # shared layers: the hoist file applied to the definitions, and its generation
-    "_sbom": 2, "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2,
+    "_sbom": 2, "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2, "_layerdiff": 2,
     "_buildah": 3, "_docker": 3,
     "_engines": 4, "_build": 4, "_bootstrap": 4, "_publish": 4, "_freshness": 4,
     "_stage_options": 5,

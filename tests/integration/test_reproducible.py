@@ -1,0 +1,142 @@
+# Copyright (c) containergen.images contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bit-for-bit rebuilds: the same plan built twice with force gives the same layers and images.
+
+Real builds with buildah through the collection's playbook (nothing stubbed): the small chain of
+test_build_chain (base -> mid -> leaf-a, leaf-b) with a Python package in the base, so that
+Debian's byte-compiling at install, useradd, a copied file and config-only steps are all in it.
+When a digest differs, the failure names the files (see _layerdiff).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from test_build_chain import FIXTURES, REPO, playbook  # pylint: disable=import-error
+
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+from ansible_collections.containergen.images.plugins.module_utils import _layerdiff  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # noqa: E402  pylint: disable=wrong-import-position
+
+pytestmark = pytest.mark.integration
+
+NAMESPACE = "localhost/cg-repro-%s" % uuid.uuid4().hex[:8]
+NAMES = ("base", "mid", "leaf-a", "leaf-b")
+BASE = "localhost/containergen/debian13-rootfs:trixie"
+
+
+def identity(ref):
+    """(image ID = config digest, manifest digest, layer diff IDs, created, labels) of a local image."""
+    data = json.loads(subprocess.run(["podman", "image", "inspect", ref], capture_output=True, text=True,
+                                     check=True).stdout)[0]
+    return {"id": data["Id"], "digest": data["Digest"], "layers": data["RootFS"]["Layers"],
+            "created": data["Created"], "labels": data["Config"].get("Labels") or {}}
+
+
+def raw_config(ref):
+    return json.loads(subprocess.run(["skopeo", "inspect", "--config", "--raw", "containers-storage:" + ref],
+                                     capture_output=True, text=True, check=True).stdout)
+
+
+def base_created():
+    return int(subprocess.run(["podman", "image", "inspect", "--format", "{{.Created.Unix}}", BASE],
+                              capture_output=True, text=True, check=True).stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    work = tmp_path_factory.mktemp("repro")
+    definitions = str(work / "defs")
+    shutil.copytree(os.path.join(FIXTURES, "chain"), definitions)
+    base_yaml = os.path.join(definitions, "base", "base.yaml")
+    with open(base_yaml, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(base_yaml, "w", encoding="utf-8") as handle:  # py3compile runs in postinst
+        handle.write(text.replace("common: [dumb-init]", "common: [dumb-init, python3-six]"))
+    extra = {"image_build_namespace": NAMESPACE, "image_build_force": True}
+    runs = []
+    for number in (1, 2):
+        started = time.monotonic()
+        rc, output, summary = playbook(work / ("run%d" % number), definitions, extra)
+        assert rc == 0, output
+        runs.append({"summary": summary, "seconds": time.monotonic() - started,
+                     "images": {name: identity("%s/%s:latest" % (NAMESPACE, name)) for name in NAMES}})
+        if number == 1:  # the second build replaces the first: keep the first under another tag
+            for name in NAMES:
+                subprocess.run(["podman", "tag", runs[0]["images"][name]["id"], "%s/%s:first" % (NAMESPACE, name)],
+                               check=True)
+    yield {"work": work, "runs": runs}
+    out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                         capture_output=True, text=True, check=False).stdout
+    doomed = [name for name in out.split() if name.startswith(NAMESPACE + "/")]
+    if doomed:
+        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
+
+
+def test_both_runs_built_every_image(rebuilt):
+    for run in rebuilt["runs"]:
+        assert {r["name"]: r["status"] for r in run["summary"]["images"]} == dict.fromkeys(NAMES, "built")
+        print("forced build of the chain: %.1f s (%s)" % (run["seconds"], ", ".join(
+            "%s %.1f s" % (r["name"], r["seconds"]) for r in run["summary"]["images"])))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rebuild_gives_the_same_layers_and_image(rebuilt, name):
+    first, second = (run["images"][name] for run in rebuilt["runs"])
+    if first["layers"] != second["layers"] or first["id"] != second["id"]:
+        changes = _layerdiff.diff_images(Runner(), "%s/%s:first" % (NAMESPACE, name),
+                                         "%s/%s:latest" % (NAMESPACE, name), str(rebuilt["work"] / "diff"))
+        pytest.fail("%s differs between two builds of the same plan:\n%s" % (name, _layerdiff.format_changes(changes)
+                                                                             or "config only"))
+    assert first["digest"] == second["digest"]
+
+
+def test_times_come_from_the_base_not_the_clock(rebuilt):
+    epoch = base_created()
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    for name in NAMES:
+        config = raw_config("%s/%s:latest" % (NAMESPACE, name))
+        assert config["created"] == created, name
+        assert config["config"]["Labels"]["org.opencontainers.image.created"] == created, name
+        assert config["history"][-1]["created"] == created, name
+        assert "container" not in config, name  # the working container's random ID
+        assert "io.buildah.version" not in config["config"]["Labels"], name
+
+
+def test_python_byte_code_is_hash_based(rebuilt, tmp_path):
+    """py3compile ran with SOURCE_DATE_EPOCH: checked-hash .pyc files stay valid although every file
+    time of the layer is the epoch."""
+    ref = "%s/base:latest" % NAMESPACE
+    check = ("import glob, struct\n"
+             "found = glob.glob('/usr/lib/python3/dist-packages/__pycache__/six.*.pyc')\n"
+             "print(len(found), struct.unpack('<I', open(found[0], 'rb').read()[4:8])[0] if found else -1)\n")
+    out = subprocess.run(["podman", "run", "--rm", "--network", "none", "--entrypoint", "python3", ref, "-c", check],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1" and out[1] == "3", out  # flags 3: hash-based, checked against the source
+
+
+def test_layer_diff_names_the_file_that_differs(rebuilt, tmp_path):
+    """The helper the failure message uses: a file changed on purpose is named, and nothing else."""
+    ref = "%s/leaf-a:latest" % NAMESPACE
+    container = subprocess.run(["buildah", "from", "--pull=never", "--quiet", "--name",
+                                "cg-repro-diff-%s" % uuid.uuid4().hex[:8], ref],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        subprocess.run(["buildah", "run", "--isolation", "chroot", "--user", "root", container, "--", "/bin/sh", "-c",
+                        "echo changed > /opt/mid/name"], check=True, capture_output=True)
+        subprocess.run(["buildah", "commit", "--quiet", "--rm", container, "%s/leaf-a:changed" % NAMESPACE],
+                       check=True, capture_output=True)
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
+    changes = _layerdiff.diff_images(Runner(), ref, "%s/leaf-a:changed" % NAMESPACE, str(tmp_path))
+    assert {(c["layer"], c["path"]) for c in changes} >= {(len(rebuilt["runs"][1]["images"]["leaf-a"]["layers"]),
+                                                           "opt/mid/name")}
+    assert all(c["layer"] == len(rebuilt["runs"][1]["images"]["leaf-a"]["layers"]) for c in changes)
