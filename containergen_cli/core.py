@@ -5,13 +5,12 @@ collection's playbooks with the secrets and variables in a 0600 file, never on a
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -136,7 +135,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds one image may take, 1 to 604800 (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="rebuild even unchanged images")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print ansible-playbook's output (to stderr) when it has finished")
+                        help="also print Ansible's output (to stderr) as it runs")
+    parser.add_argument("--keep-failed", dest="keep_failed", action="store_true",
+                        help="keep a failed image's working container to debug it (buildah engine), renamed "
+                             "containergen-failed-IMAGE-ID and named in the error line; default: removed")
+    parser.add_argument("--logs-dir", dest="logs_dir", default=None,
+                        help="directory of the per-image build logs (default: WORK_DIR/logs)")
     parser.add_argument("--refresh-base", dest="refresh_base", action="store_true",
                         help="bootstrap or pull the profile's base image again (new packages of the distro)")
     parser.add_argument("--build-env", dest="build_env", action="append", default=[],
@@ -174,7 +178,7 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="say what would be pushed; push nothing, write no lock file")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print ansible-playbook's output (to stderr) when it has finished")
+                        help="also print Ansible's output (to stderr) as it runs")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
 
 
@@ -374,6 +378,7 @@ def _checks(command: str) -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Opti
         ("--build-timeout", "build_timeout", options.timeout, False),
         ("--build-env", "build_env", _key_value_check(validate.env_name), True),
         ("--mirror", "mirror", optional(_mirror_url), False),
+        ("--logs-dir", "logs_dir", optional(options.writable_dir), False),
         ("--summary-json-file", "summary_json_file",
          optional(lambda v: options.writable_dir(os.path.dirname(os.path.abspath(v)))), False),
     ]
@@ -463,6 +468,8 @@ def build_options(args: argparse.Namespace) -> t.Any:
         "volumes": volumes,
         "timeout": getattr(args, "build_timeout", None),
         "force": getattr(args, "force", None),
+        "keep_failed": bool(getattr(args, "keep_failed", False)),
+        "log_dir": os.path.abspath(args.logs_dir) if getattr(args, "logs_dir", None) else None,
         "refresh_base": bool(getattr(args, "refresh_base", False)),
         "build_env": build_env(args),
         "refresh": getattr(args, "refresh", None),
@@ -492,7 +499,9 @@ def build_variables(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     if hasattr(args, "volumes"):
         variables.update(image_build_volumes=list(stage.volumes), image_build_timeout=stage.timeout,
                          image_build_force=stage.force, image_build_refresh_base=stage.refresh_base,
-                         image_build_build_env=dict(stage.build_env))
+                         image_build_build_env=dict(stage.build_env), image_build_keep_failed=stage.keep_failed)
+        if stage.log_dir:
+            variables["image_build_log_dir"] = stage.log_dir
     return variables
 
 
@@ -568,39 +577,66 @@ def ansible_playbook() -> str:
     return found
 
 
-def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=None, verbose=False):
-    """Run containergen.images.PLAYBOOK with variables from a 0600 file; stream progress lines.
+# ---- running a playbook: ansible-runner, its events, the build's progress events ------------------
 
-    Returns the playbook output; raises CLIError with one line naming the failed task on failure.
-    """
+class PlaybookFailed(CLIError):
+    """A playbook run that failed: one line from its failed task (ansible-runner's events)."""
+
+
+def run_playbook(playbook: str, variables: t.Dict[str, t.Any], out: t.TextIO = sys.stderr,
+                 tags: t.Optional[str] = None, verbose: bool = False,
+                 events_file: t.Optional[str] = None, shown: t.Optional[t.Any] = None) -> str:
+    """Run containergen.images.PLAYBOOK with ansible-runner, the variables in a 0600 file.
+
+    Failures come from ansible-runner's events (the failed task's result), never from Ansible's
+    text. events_file: the build's progress events (the collection's _progress), followed while the
+    playbook runs and handed to shown (a progress.Renderer). verbose: Ansible's output goes to out
+    as it comes. Returns Ansible's output; raises CLIError with one line on failure."""
     fd, vars_file = tempfile.mkstemp(prefix="containergen-vars-", suffix=".json")
+    follower = None
+    if events_file:
+        from ansible_collections.containergen.images.plugins.module_utils._progress import Follower  # pylint: disable=import-outside-toplevel
+        try:
+            os.unlink(events_file)  # the file of an earlier build must not be shown as this one's
+        except FileNotFoundError:
+            pass
+        follower = Follower(events_file)
+    failed: t.List[t.Dict[str, t.Any]] = []
+
+    def on_event(event: t.Dict[str, t.Any]) -> None:
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and \
+                not (event.get("event_data") or {}).get("ignore_errors"):
+            failed.append(event)
+        if verbose and event.get("stdout"):
+            text = event["stdout"].replace("\r\n", "\n")
+            if shown is not None:
+                shown.message(text)
+            else:
+                out.write(text + "\n")
+                out.flush()
+
+    def tick() -> None:
+        if follower is not None and shown is not None:
+            for record in follower.read():
+                shown.handle(record)
+            shown.tick(time.time())
+
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp creates it 0600
             json.dump(variables, handle)
         argv = [ansible_playbook(), "containergen.images." + playbook, "-e", "@" + vars_file]
         if tags:
             argv += ["--tags", tags]
-        if progress_file:
-            os.makedirs(os.path.dirname(progress_file), exist_ok=True)
-            open(progress_file, "w", encoding="utf-8").close()
-        stop = threading.Event()
-        follower = threading.Thread(target=_follow, args=(progress_file, out, stop), daemon=True) \
-            if progress_file else None
-        try:
-            returncode, stdout, stderr, signum = _run_interruptible(argv, environment(), follower)
-        finally:
-            stop.set()
-            if follower and follower.is_alive():
-                follower.join()
+        returncode, output, dummy, signum = _run_interruptible(argv, environment(), on_event=on_event, tick=tick)
+        tick()  # the events written last
         if signum is not None:
             raise Interrupted(signum)
-        if verbose:
-            out.write(stdout + stderr)
-        if returncode < 0:
-            raise CLIError("ansible-playbook was killed by %s; the build stopped" % signal.Signals(-returncode).name)
+        if returncode is None or returncode < 0:
+            how = signal.Signals(-returncode).name if returncode else "a signal"
+            raise CLIError("ansible-playbook was killed by %s; the build stopped" % how)
         if returncode != 0:
-            raise CLIError(_failure_line(stdout + stderr))
-        return stdout
+            raise PlaybookFailed(failure_line(failed, output))
+        return output
     finally:
         os.unlink(vars_file)
 
@@ -608,49 +644,97 @@ def run_playbook(playbook, variables, progress_file=None, out=sys.stdout, tags=N
 # How long an interrupted run may take to stop once ansible-playbook has exited (the build module
 # kills its steps and removes its working containers); longer, and the command gives up waiting.
 STOP_TIMEOUT = 120
+# Run in the child before ansible-playbook: SIGTERM to it when the thread that started it (this
+# command) dies (Linux PR_SET_PDEATHSIG, kept across exec), then exec.
+LAUNCHER = ("import ctypes, os, signal, sys\n"
+            "try:\n"
+            "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)\n"
+            "except (OSError, AttributeError):\n"
+            "    pass\n"
+            "os.execv(sys.argv[1], sys.argv[1:])\n")
 
 
-def _run_interruptible(argv, env, follower=None):
-    """Run ansible-playbook in its own process group; returns (returncode, stdout, stderr, signum).
+def _run_interruptible(argv: t.List[str], env: t.Dict[str, str],
+                       on_event: t.Optional[t.Callable[[t.Dict[str, t.Any]], None]] = None,
+                       tick: t.Optional[t.Callable[[], None]] = None
+                       ) -> t.Tuple[t.Optional[int], str, str, t.Optional[int]]:
+    """Run argv (ansible-playbook) through ansible-runner; returns (returncode, output, "", signum).
 
-    SIGINT or SIGTERM to this process is forwarded to that group (ansible-playbook passes it on to
-    its workers and the module), and the call returns only once ansible-playbook and every process
-    it started are gone: signum is then the signal received. A Ctrl-C reaches only this process,
-    which forwards it once. ansible-playbook gets SIGTERM if this process dies."""
-    state = {"signum": None, "proc": None}
+    ansible-runner starts it in its own session on a terminal of its own (stdout and stderr are one
+    stream, the output) and hands each of its events to on_event as it comes; tick is called
+    about five times a second meanwhile. SIGINT or SIGTERM to this process is forwarded to that
+    session's process group (ansible-playbook passes it on to its workers and the module), and the
+    call returns only once ansible-playbook and every process it started are gone: signum is then
+    the signal received. A Ctrl-C reaches only this process, which forwards it once.
+    ansible-playbook gets SIGTERM if this process dies. returncode is None when ansible-playbook was
+    killed by a signal that this process did not forward."""
+    import ansible_runner  # pylint: disable=import-outside-toplevel
+    from ansible_runner.config.runner import RunnerConfig  # pylint: disable=import-outside-toplevel
+    collection_root()  # the command wrapper's reading of process start times (_start_time)
+    state: t.Dict[str, t.Any] = {"signum": None, "sent": set()}
+    lines: t.List[str] = []
 
-    def forward(signum, frame):
+    def forward(signum, frame):  # pylint: disable=unused-argument
         state["signum"] = signum
-        if state["proc"] is not None:
-            _killpg(state["proc"].pid, signum)
+        for pid in _children(os.getpid()):
+            _killpg(pid, signum)
+            state["sent"].add(pid)
 
+    def handler(event: t.Dict[str, t.Any]) -> bool:
+        if event.get("stdout"):
+            lines.append(event["stdout"].replace("\r\n", "\n"))
+        if on_event is not None:
+            on_event(event)
+        return False  # ansible-runner writes no job event files
+
+    private = tempfile.mkdtemp(prefix="containergen-runner-")
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, forward)
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent())
-        state["proc"] = proc
-        if state["signum"] is not None:
-            _killpg(proc.pid, state["signum"])
-        if follower:
-            follower.start()
-        output = {}
-        reader = threading.Thread(target=lambda: output.update(zip(("stdout", "stderr"), proc.communicate())),
-                                  daemon=True)
-        reader.start()
-        family = {}
-        while reader.is_alive():  # polled: signal handlers run in this thread, and the family changes
-            family.update(_descendants(proc.pid))
-            reader.join(0.5)
-        proc.wait()
-        if state["signum"] is not None or proc.returncode < 0:  # the module may still be stopping
-            _wait_gone(family, STOP_TIMEOUT)
-        return proc.returncode, output.get("stdout") or "", output.get("stderr") or "", state["signum"]
+        config = RunnerConfig(private_data_dir=private, binary=sys.executable,
+                              cmdline=" ".join(shlex.quote(word) for word in ["-c", LAUNCHER] + list(argv)),
+                              envvars=env, quiet=True, suppress_ansible_output=True, suppress_output_file=True,
+                              ident="run", timeout=None)
+        config.prepare()
+        runner = ansible_runner.Runner(config=config, event_handler=handler)
+        thread = threading.Thread(target=runner.run, name="ansible-runner", daemon=True)
+        thread.start()
+        family: t.Dict[int, str] = {}
+        while thread.is_alive():  # polled: signal handlers run in this thread, and the family changes
+            for pid in _children(os.getpid()):
+                if state["signum"] is not None and pid not in state["sent"]:  # started after the signal came
+                    _killpg(pid, state["signum"])
+                    state["sent"].add(pid)
+                family.setdefault(pid, _start_time(pid) or "")
+                family.update(_descendants(pid))
+            if tick is not None:
+                tick()
+            thread.join(0.2)
+        if state["signum"] is not None or runner.rc is None:  # the module may still be stopping
+            _wait_gone({pid: started for pid, started in family.items() if started}, STOP_TIMEOUT)
+        return runner.rc, "".join(line + "\n" for line in lines), "", state["signum"]
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before if handler_before is not None else signal.SIG_DFL)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _children(parent: int) -> t.List[int]:
+    """Live processes whose parent is parent (the playbook ansible-runner started for this one)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, encoding="utf-8", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(parent) and fields[0] not in ("Z", "X"):
+            found.append(int(name))
+    return found
 
 
 def _killpg(pgid, signum):
@@ -658,18 +742,6 @@ def _killpg(pgid, signum):
         os.killpg(pgid, signum)
     except OSError:
         pass
-
-
-def _die_with_parent():
-    """preexec_fn giving the child SIGTERM when this process dies (Linux prctl PR_SET_PDEATHSIG)."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def preexec():
-        prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-    return preexec
 
 
 def _start_time(pid):
@@ -710,38 +782,33 @@ def _wait_gone(family, timeout):
     return False
 
 
-def _follow(path, out, stop):
-    """Print each line appended to path until stop is set (and once more after)."""
-    position = 0
-    while True:
-        finished = stop.is_set()
-        try:
-            with open(path, encoding="utf-8") as handle:
-                handle.seek(position)
-                chunk = handle.read()
-                position = handle.tell()
-        except OSError:
-            chunk = ""
-        if chunk:
-            out.write(chunk)
-            out.flush()
-        if finished:
-            return
-        time.sleep(0.2)
-
-
-def _failure_line(output: str) -> str:
-    """The most useful single line of a failed playbook run (the module's definition problems, one a line)."""
-    for pattern in (r'"msg": "((?:[^"\\]|\\.)*)"', r"\[ERROR\]: (.*)"):
-        found = re.findall(pattern, output)
-        if found:
-            text = found[-1].encode().decode("unicode_escape", "replace") if pattern.startswith('"') else found[-1]
-            head, rest = text.partition("\n")[::2]
-            if head == "invalid image definitions:" and rest.strip():
-                return definition_problems([" ".join(line.split())[:1000] for line in rest.splitlines() if line.strip()])
-            return " ".join(text.split())[:1000]
-    tail = [line for line in output.strip().splitlines() if line.strip()]
-    return tail[-1] if tail else "ansible-playbook failed"
+def failure_line(failed: t.Sequence[t.Dict[str, t.Any]], output: str = "") -> str:
+    """One line for a failed playbook run from ansible-runner's events of the failed task: the
+    module's definition problems (one a line), the failed images with their errors and logs, else
+    the task's message. Without such an event (Ansible stopped before any task), Ansible's error."""
+    for event in reversed(failed):
+        result = (event.get("event_data") or {}).get("res") or {}
+        if not isinstance(result, dict):
+            continue
+        if result.get("problems"):
+            return definition_problems([" ".join(str(p).split())[:1000] for p in result["problems"]])
+        message = " ".join(str(result.get("msg") or "").split())
+        images = [r for r in result.get("images") or [] if isinstance(r, dict) and r.get("status") == "failed"]
+        if images:
+            details = ["%s: %s%s" % (r.get("name"), " ".join(str(r.get("error") or "").split())[:300],
+                                     " (log: %s)" % r["log"] if r.get("log") else "") for r in images[:3]]
+            return "%s; %s" % (message, "; ".join(details))
+        if message:
+            return message[:1000]
+        task = (event.get("event_data") or {}).get("task")
+        if task:
+            return "task %r failed" % task
+    text = [line.strip() for line in output.replace("\r", "").splitlines() if line.strip()]
+    for line in reversed(text):  # Ansible's own error (no task ran): "[ERROR]: ..." or "ERROR! ..."
+        for prefix in ("[ERROR]: ", "ERROR! "):
+            if line.startswith(prefix):
+                return line[len(prefix):][:1000]
+    return text[-1][:1000] if text else "ansible-playbook failed"
 
 
 def ensure_work_dir(args: argparse.Namespace) -> str:
@@ -761,20 +828,34 @@ def read_json(path: str) -> t.Any:
         return json.load(handle)
 
 
-def build(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str, t.Any]:
-    """containergen build: plan, build, optionally publish. Returns the summary dict."""
+def build(args: argparse.Namespace, out: t.TextIO = sys.stderr,
+          planned: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+    """containergen build: plan, build, optionally publish. Returns the summary dict.
+
+    Progress goes to out from the build's events (live on a terminal, plain lines otherwise);
+    planned (the plan with its statuses) tells the ETA which images will be built."""
     check_args("build", args)
     ensure_work_dir(args)
     variables = build_variables(args)
     if args.skip_build:
         return plan(args, out)
-    run_playbook("build", variables, os.path.join(args.work_dir, "progress.log"), out,
-                 verbose=getattr(args, "verbose", False))
+    from containergen_cli import progress  # pylint: disable=import-outside-toplevel
+    to_build = None
+    if planned and not getattr(args, "force", False):
+        to_build = [i["name"] for i in planned.get("images") or [] if i.get("status") != "up to date"]
+    state = progress.State(progress.load_timings(args.work_dir), to_build)
+    shown = progress.renderer(out, state)
+    try:
+        run_playbook("build", variables, out, verbose=getattr(args, "verbose", False),
+                     events_file=os.path.join(args.work_dir, "events.jsonl"), shown=shown)
+    finally:
+        shown.close()
     summary = read_json(os.path.join(args.work_dir, "summary.json"))
+    progress.save_timings(args.work_dir, summary)
     if args.push:
         publish_vars = publish_variables(args, local_namespace=variables["image_build_namespace"])
         publish_vars["publish_images"] = [r["name"] for r in summary["images"]]
-        run_playbook("publish", publish_vars, out=out, verbose=getattr(args, "verbose", False))
+        run_playbook("publish", publish_vars, out, verbose=getattr(args, "verbose", False))
         summary["published"] = read_json(publish_vars["publish_summary_file"])
     return summary
 
@@ -787,7 +868,7 @@ def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str,
         return _pipeline.publish_images(publish_options(args), check_mode=True)
     variables = publish_variables(args)
     ensure_work_dir(args)  # the role writes the summary there, after the lock file
-    run_playbook("publish", variables, out=out, verbose=getattr(args, "verbose", False))
+    run_playbook("publish", variables, out, verbose=getattr(args, "verbose", False))
     return read_json(variables["publish_summary_file"])
 
 

@@ -111,7 +111,7 @@ def build(args: argparse.Namespace, out: t.TextIO, err: t.TextIO) -> t.Dict[str,
     shown = err if args.json else out
     shown.write("plan (%s):\n%s\n" % (planned["profile"], planned["table"]))
     shown.flush()
-    summary = core.build(args, err)
+    summary = core.build(args, err, planned)  # progress on stderr, from the build's events
     if not summary.get("table") and summary.get("images") and "counts" in summary:
         from ansible_collections.containergen.images.plugins.module_utils import _build  # pylint: disable=import-outside-toplevel
         summary["table"] = _build.summary_table(summary)  # summary.json holds the data, not the table

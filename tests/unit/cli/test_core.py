@@ -8,7 +8,9 @@ import argparse
 import json
 import os
 import stat
+import sys
 
+import ansible_runner
 import pytest
 
 from containergen_cli import core
@@ -80,37 +82,63 @@ def test_config_file_names_become_includes(tmp_path):
 def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
     seen = {}
 
-    class Done(object):
-        returncode = 0
-        pid = 2 ** 22 + 1  # no such process: nothing to look for below it
+    class Runner(object):
+        """ansible-runner's Runner: what it would start (the launcher, then ansible-playbook's argv)."""
 
-        def __init__(self, argv, **kwargs):
+        def __init__(self, config, event_handler=None, **kwargs):
+            self.config, self.rc = config, None
+
+        def run(self):
+            argv = list(self.config.command)
             vars_file = argv[argv.index("-e") + 1][1:]
             seen["argv"] = argv
             seen["mode"] = stat.S_IMODE(os.stat(vars_file).st_mode)
             with open(vars_file, encoding="utf-8") as handle:
                 seen["vars"] = json.load(handle)
             seen["path"] = vars_file
+            self.rc = 0
 
-        def communicate(self):
-            return "", ""
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(core.subprocess, "Popen", Done)
+    monkeypatch.setattr(ansible_runner, "Runner", Runner)
     core.run_playbook("publish", {"publish_registry": "r:5000", "registry_users": [{"name": "u", "password": "S3cr3t"}]})
     assert seen["mode"] == 0o600
     assert seen["vars"]["registry_users"][0]["password"] == "S3cr3t"
     assert not any("S3cr3t" in word for word in seen["argv"])
-    assert seen["argv"][1:3] == ["containergen.images.publish", "-e"]
+    assert seen["argv"] == [sys.executable, "-c", core.LAUNCHER, core.ansible_playbook(), "containergen.images.publish",
+                            "-e", "@" + seen["path"]]
     assert not os.path.exists(seen["path"])
 
 
+def failed_task(result, task="Build the images"):
+    """ansible-runner's event of a failed task."""
+    return {"event": "runner_on_failed", "event_data": {"task": task, "res": result, "ignore_errors": None}}
+
+
 def test_failure_line_is_the_module_message():
-    output = ('TASK [x]\nfatal: [localhost]: FAILED! => {"changed": false, "msg": "invalid image definitions:\\n'
-              '/a/b.yaml: image \'b\': key \'tcib_usr\': unknown key"}\n')
-    assert core._failure_line(output) == "invalid image definitions: /a/b.yaml: image 'b': key 'tcib_usr': unknown key"
+    result = {"changed": False, "msg": "invalid image definitions:\n/a/b.yaml: image 'b': key 'tcib_usr': unknown key",
+              "problems": ["/a/b.yaml: image 'b': key 'tcib_usr': unknown key"]}
+    assert core.failure_line([failed_task(result)]) == \
+        "invalid image definitions: /a/b.yaml: image 'b': key 'tcib_usr': unknown key"
+    assert core.failure_line([failed_task({"msg": "registry r:5000:\n  unreachable"})]) == "registry r:5000: unreachable"
+    assert core.failure_line([failed_task({})]) == "task 'Build the images' failed"
+
+
+def test_failure_line_names_each_failed_image_its_error_and_log():
+    result = {"msg": "1 image(s) failed: cron (working container kept: containergen-failed-cron-0a1b2c3d), mid",
+              "images": [{"name": "base", "status": "built"},
+                         {"name": "cron", "status": "failed", "error": "buildah run ...\nexit status 100",
+                          "log": "/w/logs/cron.log"},
+                         {"name": "mid", "status": "blocked", "error": "parent cron failed"}]}
+    assert core.failure_line([failed_task(result)]) == (
+        "1 image(s) failed: cron (working container kept: containergen-failed-cron-0a1b2c3d), mid; "
+        "cron: buildah run ... exit status 100 (log: /w/logs/cron.log)")
+
+
+def test_failure_line_without_a_failed_task_is_ansibles_error():
+    output = "[WARNING]: something\n[ERROR]: the playbook could not be found\nmore context\n"
+    assert core.failure_line([], output) == "the playbook could not be found"
+    assert core.failure_line([], "ERROR! no such collection\n") == "no such collection"
+    assert core.failure_line([], "last words\n\n") == "last words"
+    assert core.failure_line([], "") == "ansible-playbook failed"
 
 
 # ---- the collection and its profiles, found as Ansible finds them --------------------------------
@@ -185,5 +213,5 @@ def test_several_definition_problems_one_a_line():
     assert core.definition_problems(["a.yaml: x"]) == "invalid image definitions: a.yaml: x"
     assert core.definition_problems(["a.yaml: x", "b.yaml: y"]) == \
         "invalid image definitions (2 problems):\na.yaml: x\nb.yaml: y"
-    output = 'fatal: [localhost]: FAILED! => {"msg": "invalid image definitions:\\n/a.yaml: x\\n/b.yaml: y"}\n'
-    assert core._failure_line(output) == "invalid image definitions (2 problems):\n/a.yaml: x\n/b.yaml: y"
+    result = {"msg": "invalid image definitions:\n/a.yaml: x\n/b.yaml: y", "problems": ["/a.yaml: x", "/b.yaml: y"]}
+    assert core.failure_line([failed_task(result)]) == "invalid image definitions (2 problems):\n/a.yaml: x\n/b.yaml: y"

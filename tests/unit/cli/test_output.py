@@ -2,14 +2,16 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The output contract of every verb: with --json, stdout is exactly one JSON document, on success and
 on failure ({"error", "exit_code"}); progress and tables shown alongside go to stderr. The command
-boundary is stubbed: podman/skopeo through Runner, ansible-playbook through subprocess.Popen."""
+boundary is stubbed: podman/skopeo through Runner, ansible-playbook through ansible-runner's Runner."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import sys
 
+import ansible_runner
 import pytest
 
 from containergen_cli import core, main
@@ -56,33 +58,39 @@ def one_document(text):
     return json.loads(text)
 
 
-def fake_playbook(monkeypatch, work_dir, summary=None, progress="", returncode=0, output=""):
-    """ansible-playbook stand-in: writes the progress lines and the summary the role would write."""
+def fake_playbook(monkeypatch, work_dir, summary=None, progress=(), returncode=0, output="", failed=None):
+    """ansible-runner's Runner stand-in: the playbook it would run writes the build's progress events and the
+    summary the role would write, and hands Ansible's output and a failed task's result as ansible-runner's
+    events. Returns the argv of each run (ansible-playbook's, after the launcher)."""
     seen = []
 
-    class Playbook(object):
-        pid = 2 ** 22 + 1  # no such process: nothing to look for below it
+    class Runner(object):
+        def __init__(self, config, event_handler=None, **kwargs):
+            self.config, self.handler, self.rc = config, event_handler, None
 
-        def __init__(self, argv, **kwargs):
+        def run(self):
+            argv = list(self.config.command)
+            assert argv[:3] == [sys.executable, "-c", core.LAUNCHER]
+            argv = argv[3:]
             seen.append(argv)
-            self.returncode = returncode
             playbook = argv[1].rsplit(".", 1)[-1]
+            if playbook == "build":
+                with open(os.path.join(work_dir, "events.jsonl"), "a", encoding="utf-8") as handle:
+                    handle.writelines(json.dumps(event) + "\n" for event in progress)
             if returncode == 0 and playbook == "build":
-                with open(os.path.join(work_dir, "progress.log"), "a", encoding="utf-8") as handle:
-                    handle.write(progress)
                 with open(os.path.join(work_dir, "summary.json"), "w", encoding="utf-8") as handle:
                     json.dump(summary, handle)
             if returncode == 0 and playbook == "publish":
                 with open(os.path.join(work_dir, "publish-summary.json"), "w", encoding="utf-8") as handle:
                     json.dump(summary, handle)
+            for line in output.splitlines():
+                self.handler({"event": "verbose", "stdout": line})
+            if failed is not None:
+                self.handler({"event": "runner_on_failed", "stdout": "fatal: [localhost]: FAILED!",
+                              "event_data": {"task": "Build the images", "res": failed}})
+            self.rc = returncode
 
-        def communicate(self):
-            return output, ""
-
-        def wait(self):
-            return self.returncode
-
-    monkeypatch.setattr(core.subprocess, "Popen", Playbook)
+    monkeypatch.setattr(ansible_runner, "Runner", Runner)
     return seen
 
 
@@ -121,11 +129,22 @@ def test_failures_with_json_are_one_error_document(monkeypatch, argv, code, erro
 def test_build_json_sends_plan_progress_and_table_to_stderr(monkeypatch, tmp_path):
     summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}], "built": ["cron"],
                "counts": {"built": 1}, "seconds": 1.5, "total_size": 2e6}
-    seen = fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built in 1.5 s\n")
+    events = [{"event": "plan", "images": ["base", "cron"], "threads": 2, "t": 10.0},
+              {"event": "finish", "image": "base", "status": "skipped", "seconds": 0.0, "t": 10.1},
+              {"event": "start", "image": "cron", "attempt": 1, "t": 10.2},
+              {"event": "step", "image": "cron", "step": "package install", "t": 10.4},
+              {"event": "finish", "image": "cron", "status": "built", "seconds": 1.5, "t": 11.7}]
+    seen = fake_playbook(monkeypatch, str(tmp_path), summary, progress=events)
     code, out, err, _calls = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert one_document(out) == summary
-    assert "cron: built in 1.5 s" in err
+    lines = err.splitlines()
+    first = lines.index("build: 2 images, 2 at a time")
+    assert lines[first:first + 5] == ["build: 2 images, 2 at a time",
+                                      "[1/2] skipped  base                        0.0s",
+                                      "start    cron",
+                                      "step     cron: package install (+0.2s)",
+                                      "[2/2] built    cron                        1.5s"]
     assert "plan (debian13):" in err
     assert err.splitlines()[-1] == "built 1; 1.5 s; set size 2.0 MB (shared layers once)"
     assert [argv[1] for argv in seen] == ["containergen.images.build"]
@@ -134,18 +153,19 @@ def test_build_json_sends_plan_progress_and_table_to_stderr(monkeypatch, tmp_pat
 def test_build_without_json_prints_the_plan_first_on_stdout_and_the_summary_table_last(monkeypatch, tmp_path):
     summary = {"images": [{"name": "cron", "status": "built", "seconds": 1.5, "size": 2e6}],
                "counts": {"built": 1}, "seconds": 2.0, "total_size": 2e6}
-    fake_playbook(monkeypatch, str(tmp_path), summary, progress="cron: built\n")
+    fake_playbook(monkeypatch, str(tmp_path), summary, progress=[
+        {"event": "plan", "images": ["cron"], "threads": 2, "t": 1.0},
+        {"event": "finish", "image": "cron", "status": "built", "seconds": 1.5, "t": 2.5}])
     code, out, err, _calls = run(["build", "--include", "cron", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 0, err
     assert out.startswith("plan (debian13):\n")
-    assert "cron: built" not in out and "cron: built" in err
+    assert "[1/1] built    cron" not in out and "[1/1] built    cron" in err
     assert out.splitlines()[-1] == "built 1; 2.0 s; set size 2.0 MB (shared layers once)"
     assert out.splitlines()[-2].split()[:3] == ["cron", "built", "1.5"]
 
 
 def test_build_failure_with_json_is_the_error_document(monkeypatch, tmp_path):
-    fake_playbook(monkeypatch, str(tmp_path), returncode=2,
-                  output='fatal: [localhost]: FAILED! => {"changed": false, "msg": "cron: step 2 failed"}\n')
+    fake_playbook(monkeypatch, str(tmp_path), returncode=2, failed={"changed": False, "msg": "cron: step 2 failed"})
     code, out, err, _calls = run(["build", "--include", "cron", "--json", "--work-dir", str(tmp_path)], monkeypatch)
     assert code == 1
     assert one_document(out) == {"command": "build", "error": "cron: step 2 failed", "exit_code": 1}
