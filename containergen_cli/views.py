@@ -223,11 +223,11 @@ def to_svg(nodes: t.List[t.Dict[str, t.Any]], edges: t.List[t.List[str]]) -> str
 
 
 def graph(args: argparse.Namespace) -> t.Dict[str, t.Any]:
-    planned = core.plan(args)
-    if args.output:
+    if args.output:  # before anything runs
         problem = core._collection_utils()[0].writable_dir(os.path.dirname(os.path.abspath(args.output)))  # pylint: disable=protected-access
         if problem:
             raise core.UsageError("--output %s: %s" % (args.output, problem))
+    planned = core.plan(args)
     nodes, edges = graph_nodes(planned)
     text = to_dot(nodes, edges, planned["profile"]) if args.format == "dot" else to_svg(nodes, edges)
     result = {"profile": planned["profile"], "format": args.format, "nodes": nodes, "edges": edges,

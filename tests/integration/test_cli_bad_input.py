@@ -71,6 +71,35 @@ CASES = [
     ("publish", "--authfile", ["--authfile", "/nonexistent/auth.json"]),
     ("report", "NAME", ["Bad Name"]),
     ("report", "--old", ["keystone", "--old", "a:b"]),
+    # graph, diff and the registry verbs
+    ("graph", "--format", ["--format", "png"]),
+    ("graph", "--threads", ["--threads", "0"]),
+    ("graph", "--output", ["--output", "/etc/hostname/graph.svg"]),
+    ("diff", "A", ["keystone", "local:keystone"]),
+    ("diff", "B", ["local:keystone", "registry:Bad:1"]),
+    ("diff", "B", ["local:keystone", "lock:/srv/images.lock:"]),
+    ("diff", "--registry", ["local:a", "local:b", "--registry", "http://localhost:5000"]),
+    ("diff", "--authfile", ["local:a", "local:b", "--authfile", "/nonexistent/auth.json"]),
+    ("push", "--password", ["localhost:5000/ns/x", "--password", "secret"]),
+    ("push", "--source-password", ["localhost:5000/ns/x", "--source-password", "secret"]),
+    ("push", "--username", ["localhost:5000/ns/x", "--username", "publisher"]),
+    ("push", "--password-file", ["localhost:5000/ns/x", "--username", "u", "--password-file", "/nonexistent/pw"]),
+    ("push", "IMAGE", ["x:1"]),
+    ("push", "IMAGE", ["localhost:5000/ns/x@sha256:" + "1" * 64]),
+    ("push", "--append-tag", ["--local", "x", "--append-tag=:bad"]),
+    ("push", "--registry-url", ["--local", "x", "--registry-url", "localhost:5000/ns"]),
+    ("delete", "IMAGE", ["localhost:5000/ns/x"]),
+    ("delete", "--registry-url", ["ns/x:1", "--registry-url", "http://localhost:5000"]),
+    ("promote", "--lock-file", ["--lock-file", "/nonexistent/images.lock"]),
+    ("promote", "--namespace", ["--namespace", "UPPER"]),
+    ("rollback", "IMAGE", ["Bad"]),
+    ("rollback", "IMAGE", []),
+    ("rollback", "--lock-file", ["--lock-file", "/nonexistent/images.lock"]),
+    ("cull", "--max-age-days", ["keystone", "--max-age-days", "-1"]),
+    ("cull", "--max-age-days", ["keystone", "--max-age-days", "soon"]),
+    ("cull", "--tag", ["keystone", "--tag", "a:b"]),
+    ("cull", "--authfile", ["keystone", "--authfile", "/nonexistent/auth.json"]),
+    ("cull", "IMAGE", ["Bad"]),
 ]
 
 
@@ -99,8 +128,10 @@ def ours():
 def command_line(command, bad, definitions, work):
     """The bad part plus what a real run needs (unless the bad part sets it)."""
     given = {arg for arg in bad if arg.startswith("--")}
-    if command in ("plan", "build"):
+    if command in ("plan", "build", "graph"):
         base = {"--config-path": definitions, "--namespace": NAMESPACE, "--work-dir": work}
+    elif command in ("push", "delete"):
+        base = {"--registry-url": "127.0.0.1:5329"}
     elif command == "publish":
         base = {"--local-namespace": "localhost/" + NAMESPACE, "--work-dir": work, "--registry": "127.0.0.1:5329",
                 "--lock-file": os.path.join(work, "images.lock")}
