@@ -153,16 +153,19 @@ def build_images(options: BuildOptions, runner: t.Optional[Runner] = None, engin
     events = _progress.EventLog(options.events_path)  # progress events for whoever follows them
     with interruptible(cancel, watch_parents=watch_parents), open(lock_path, "a", encoding="utf-8") as lock:
         try:
-            waiting = None
+            waiting, holder, checked = None, None, 0.0
             while True:  # polled, so that an interrupt while waiting is not deferred until the lock is free
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if waiting is None:
-                        waiting = time.monotonic()
-                        pid, since = _progress.lock_holder(lock_path)
-                        events.emit("lock_wait", pid=pid, since=since, lock=lock_path)
+                    now = time.monotonic()
+                    waiting = now if waiting is None else waiting
+                    if now - checked >= 5.0:  # another build may have taken it meanwhile
+                        checked, found = now, _progress.lock_holder(lock_path)
+                        if found != holder:
+                            holder = found
+                            events.emit("lock_wait", pid=found[0], since=found[1], lock=lock_path)
                     if cancel.wait(0.5):
                         raise Cancelled(["flock", lock_path], cancel.reason + " (while waiting for the build lock)")
             _progress.write_holder(lock)
