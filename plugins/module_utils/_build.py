@@ -332,15 +332,18 @@ def _collect_measures(measuring: concurrent.futures.ThreadPoolExecutor, measures
                       results: t.Dict[str, t.Dict[str, t.Any]], interrupted: bool) -> None:
     """Wait for the measures (an interrupted build drops those not started): seconds in the result's
     sizes_seconds, or a one-line sizes_error (the image is built all the same; the report measures it)."""
-    measuring.shutdown(wait=True, cancel_futures=interrupted)
+    if interrupted:
+        for future in measures.values():
+            future.cancel()  # only those not started
+    measuring.shutdown(wait=True)
     for name, future in measures.items():
         if future.cancelled():
             continue
         try:
             results[name]["sizes_seconds"] = future.result()
         except (_sizes.SizesError, CommandError, OSError, ValueError) as exc:
-            results[name]["sizes_error"] = "%s: size measures of %s: %s" % (name, results[name]["ref"],
-                                                                              " ".join(str(exc).split()))
+            message = " ".join(str(exc).split())
+            results[name]["sizes_error"] = "%s: size measures of %s: %s" % (name, results[name]["ref"], message)
 
 
 def _drop_kept(runner: t.Any, engine: Engine, options: BuildOptions, name: str) -> None:
