@@ -202,8 +202,8 @@ def decide(parent: str, installs: t.Mapping[str, t.Mapping[str, str]], sizes: t.
     if len(children) < 2:
         return None
     if len(children) > MAX_CHILDREN:
-        raise ValueError("hoisting: %s has %d children, more than the %d searched" % (parent, len(children),
-                                                                                     MAX_CHILDREN))
+        raise ValueError("hoisting: %s has %d children, more than the %d searched"
+                         % (parent, len(children), MAX_CHILDREN))
     best, best_key = None, None
     for size in range(len(children), 1, -1):
         for group in itertools.combinations(children, size):

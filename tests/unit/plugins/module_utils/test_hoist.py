@@ -243,8 +243,8 @@ def test_stale_inputs_are_reported(tree):
 def test_load_checks_the_file(tmp_path):
     assert _hoist.load(str(tmp_path / "none.yml")) is None
     path = tmp_path / "h.yml"
-    path.write_text(yaml.safe_dump({"enabled": "yes", "layers": [{"name": "x", "parent": "base", "children": [],
-                                                                   "packages": ["perl"], "colour": 1}]}))
+    layer = {"name": "x", "parent": "base", "children": [], "packages": ["perl"], "colour": 1}
+    path.write_text(yaml.safe_dump({"enabled": "yes", "layers": [layer]}))
     with pytest.raises(DefinitionError) as info:
         _hoist.load(str(path))
     assert info.value.problems == [
