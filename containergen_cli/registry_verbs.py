@@ -295,7 +295,7 @@ def split_reference(ref: str, default_registry: str) -> t.Tuple[str, str, str, s
     parts = ref.split("/")
     host = parts.pop(0) if len(parts) > 1 and HOST.match(parts[0]) else default_registry
     last = parts.pop()
-    name, _, tag = last.partition(":")
+    name, _sep, tag = last.partition(":")
     return host, "/".join(parts), name, tag or "latest"
 
 
@@ -328,8 +328,8 @@ def push(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     bare = re.sub(r"^(docker://|containers-storage:)", "", args.image)
     if local:
         path = bare.split("/", 1)[1] if "/" in bare and HOST.match(bare.split("/", 1)[0]) else bare
-        namespace, _, last = path.rpartition("/")
-        name, _, tag = last.partition(":")
+        namespace, _sep, last = path.rpartition("/")
+        name, _sep, tag = last.partition(":")
         tag = tag or "latest"
         bare = bare if ":" in last else bare + ":latest"
         source = "containers-storage:" + bare

@@ -275,11 +275,11 @@ def parse_operand(value: str) -> t.Tuple[str, t.Tuple[str, ...]]:
     """("local", (reference,)) | ("registry", (name, tag)) | ("docker", (host, namespace, name, tag))
     | ("lock", (path, name)); ValueError saying what is expected."""
     validate = core._collection_utils()[1]  # pylint: disable=protected-access
-    kind, _, rest = value.partition(":")
+    kind, _sep, rest = value.partition(":")
     if kind in ("local", "containers-storage") and rest:
         return "local", (rest,)
     if kind == "registry" and rest:
-        name, _, tag = rest.partition(":")
+        name, _sep, tag = rest.partition(":")
         if validate.image_name(name) or (tag and validate.tag(tag)):
             raise ValueError("must be registry:NAME:TAG, such as registry:keystone:latest-3")
         return "registry", (name, tag or "latest")
@@ -289,7 +289,7 @@ def parse_operand(value: str) -> t.Tuple[str, t.Tuple[str, ...]]:
             raise ValueError("must be docker://HOST[:PORT]/NAMESPACE/NAME:TAG")
         return "docker", (host, namespace, name, tag)
     if kind == "lock" and rest:
-        path, _, name = rest.rpartition(":")
+        path, _sep, name = rest.rpartition(":")
         if not path or validate.image_name(name):
             raise ValueError("must be lock:PATH:NAME, such as lock:/var/tmp/containergen/images.lock:keystone")
         return "lock", (path, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 
@@ -105,9 +105,9 @@ def test_graph_svg_is_well_formed_with_a_box_per_node_and_a_path_per_edge(monkey
 
 
 def test_graph_svg_places_children_right_of_their_parent():
+    tree = (("a", "r"), ("b", "a"), ("c", "a"))
     nodes = [{"name": "r", "kind": "base", "status": "", "ref": "r", "parent": None}] + [
-        {"name": n, "kind": "image", "status": "build", "ref": n, "parent": p} for n, p in (("a", "r"), ("b", "a"),
-                                                                                           ("c", "a"))]
+        {"name": n, "kind": "image", "status": "build", "ref": n, "parent": p} for n, p in tree]
     svg = views.to_svg(nodes, [["r", "a"], ["a", "b"], ["a", "c"]])
     root = ElementTree.fromstring(svg.split("\n", 1)[1])
     rects = {g.get("id")[5:]: g.find("{http://www.w3.org/2000/svg}rect") for g in root
