@@ -44,7 +44,8 @@ def layer_entries(path: str) -> t.Dict[str, Entry]:
                 digest = sha.hexdigest()
             # atime/ctime are times too: kept with the other PAX records (xattrs among them)
             pax = tuple(sorted((member.pax_headers or {}).items()))
-            entries[member.name.lstrip("./") or "."] = (
+            name = member.name[2:] if member.name.startswith("./") else member.name
+            entries[name.lstrip("/") or "."] = (
                 member.type.decode() if isinstance(member.type, bytes) else member.type, member.mode,
                 member.uid, member.gid, int(member.mtime), member.size, digest, member.linkname, pax)
     return entries

@@ -21,6 +21,7 @@ import uuid
 import pytest
 
 from test_build_chain import FIXTURES, REPO, playbook  # pylint: disable=import-error
+from test_publish_registry import module  # pylint: disable=import-error
 
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 from ansible_collections.containergen.images.plugins.module_utils import _layerdiff  # noqa: E402  pylint: disable=wrong-import-position
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.integration
 NAMESPACE = "localhost/cg-repro-%s" % uuid.uuid4().hex[:8]
 NAMES = ("base", "mid", "leaf-a", "leaf-b")
 BASE = "localhost/containergen/debian13-rootfs:trixie"
+REGISTRY_PORT = 5472  # the tls_registry fixture (conftest)
 
 
 def identity(ref):
@@ -140,3 +142,20 @@ def test_layer_diff_names_the_file_that_differs(rebuilt, tmp_path):
     assert {(c["layer"], c["path"]) for c in changes} >= {(len(rebuilt["runs"][1]["images"]["leaf-a"]["layers"]),
                                                            "opt/mid/name")}
     assert all(c["layer"] == len(rebuilt["runs"][1]["images"]["leaf-a"]["layers"]) for c in changes)
+
+
+def test_rebuilt_image_republishes_unchanged_by_digest(rebuilt, tls_registry):
+    """The first build is published; the forced rebuild then publishes as unchanged because the
+    registry holds its very digest (not only its fingerprint), and nothing is sent."""
+    def publish(local_tag):
+        args = {"registry": tls_registry["registry"], "namespace": "repro", "tag": "latest",
+                "local_namespace": NAMESPACE, "local_tag": local_tag, "authfile": tls_registry["authfile"],
+                "images": list(NAMES), "lock_file": str(rebuilt["work"] / "images")}
+        return module("image_publish", args, str(rebuilt["work"]))
+
+    first = publish("first")
+    assert {r["name"]: r["action"] for r in first["images"]} == dict.fromkeys(NAMES, "pushed"), first
+    again = publish("latest")
+    assert {r["name"]: (r["action"], r.get("unchanged_by"), r["bytes_sent"]) for r in again["images"]} == \
+        dict.fromkeys(NAMES, ("unchanged", "digest", 0)), again
+    assert {r["name"]: r["digest"] for r in again["images"]} == {r["name"]: r["digest"] for r in first["images"]}

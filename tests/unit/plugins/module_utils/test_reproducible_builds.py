@@ -188,12 +188,14 @@ def write_layer(path, files, mtime=EPOCH):
 
 
 def test_diff_entries_names_each_file_and_what_differs(tmp_path):
-    write_layer(str(tmp_path / "a"), {"etc/same": b"1", "var/cache/ldconfig/aux-cache": b"x", "gone": b""})
+    write_layer(str(tmp_path / "a"), {"etc/same": b"1", "var/cache/ldconfig/aux-cache": b"x", "gone": b"",
+                                      "./.wh.dotfile": b""})
     write_layer(str(tmp_path / "b"), {"etc/same": b"1", "var/cache/ldconfig/aux-cache": b"y", "new": b"",
                                       "var/log/x": b""})
     changes = _layerdiff.diff_entries(_layerdiff.layer_entries(str(tmp_path / "a")),
                                       _layerdiff.layer_entries(str(tmp_path / "b")))
     assert changes == [
+        {"path": ".wh.dotfile", "change": "removed", "fields": []},  # "./" is not part of the name
         {"path": "gone", "change": "removed", "fields": []},
         {"path": "new", "change": "added", "fields": []},
         {"path": "var/cache/ldconfig/aux-cache", "change": "changed", "fields": ["sha256"]},
