@@ -146,6 +146,14 @@ def hoisted(definitions: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, t.Any]]:
     return [image.hoist for name, image in sorted(definitions.items()) if getattr(image, "hoist", None)]
 
 
+def describe(report: t.Sequence[t.Mapping[str, t.Any]]) -> str:
+    """Lines for the plan's table: what each layer hoisted, for whom and why (empty without layers)."""
+    return "".join("\nhoisted into %s (under %s) for %s: %s%s" % (
+        entry["name"], entry["parent"], ", ".join(entry["children"]),
+        entry["reason"] or "%d packages" % len(entry["packages"]),
+        "" if entry["status"] == "applied" else " [%s]" % entry["status"]) for entry in report)
+
+
 # ---- generating a decision ------------------------------------------------------------------------------
 
 def fetch_argv(family: str) -> t.List[str]:

@@ -113,12 +113,14 @@ def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine:
     else:
         check = None
         plan = make_plan(options, definitions, profile, base_ids)
+    planned = {item.name for item in plan}
+    hoist = [entry for entry in _hoist.hoisted(definitions) if entry["name"] in planned]
     result = {
         "profile": profile["name"],
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
         "order": [item.name for item in plan],
-        "table": _plan.plan_table(plan, status),
-        "hoist": _hoist.hoisted(definitions),
+        "table": _plan.plan_table(plan, status) + _hoist.describe(hoist),
+        "hoist": hoist,
     }
     if check is not None:
         result["updates"] = check

@@ -107,9 +107,18 @@ images:
       elements: str
       returned: when the image has a refresh salt
 table:
-  description: The plan as a plain text table.
+  description: The plan as a plain text table, followed by one line per shared layer of the profile's hoist file.
   returned: success
   type: str
+hoist:
+  description:
+    - The shared layers of the profile's hoist file (C(vars/hoist/PROFILE.yml)), one entry per synthetic image
+      C(PARENT-shared) - C(name), C(parent), C(children) re-parented onto it, C(packages) installed once in it,
+      C(saved_bytes) and C(grown_bytes) as priced when generated, C(reason), and C(status) (V(applied), or why not).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: base-shared, parent: base, children: [mariadb, memcached], packages: [perl], status: applied}]
 updates:
   description:
     - The update check (O(refresh=updates)); C(images) maps each image to its C(status) (V(up to date), V(stale),

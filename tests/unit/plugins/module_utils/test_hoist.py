@@ -264,7 +264,18 @@ def test_pipeline_applies_the_profiles_hoist_file_unless_turned_off(tree, tmp_pa
     assert plan["order"][:2] == ["base", "base-shared"] and plan["hoist"][0]["children"] == ["mariadb", "memcached"]
     flat = _pipeline.plan_images(_pipeline.PlanOptions(definitions_path=str(tree), profiles_path=str(profiles),
                                                        profile="testdeb", hoist=False))
-    assert "base-shared" not in flat["order"] and flat["hoist"] == []
+    assert plan["table"].endswith("\nhoisted into base-shared (under base) for mariadb, memcached: perl twice")
+    assert "base-shared" not in flat["order"] and flat["hoist"] == [] and "hoisted" not in flat["table"]
+    only_cron = _pipeline.plan_images(_pipeline.PlanOptions(definitions_path=str(tree), profiles_path=str(profiles),
+                                                            profile="testdeb", include=["cron"]))
+    assert only_cron["order"] == ["base", "cron"] and only_cron["hoist"] == []
+
+
+def test_describe_names_a_stale_layer():
+    entry = {"name": "p-shared", "parent": "p", "children": ["a", "b"], "packages": ["x", "y"], "reason": "",
+             "status": "applied (stale: package lists changed since it was generated)"}
+    assert _hoist.describe([entry]) == ("\nhoisted into p-shared (under p) for a, b: 2 packages "
+                                        "[applied (stale: package lists changed since it was generated)]")
 
 
 def test_the_default_sets_hoist_file_fits_its_definitions():
