@@ -92,13 +92,21 @@ def lock_file(env, name, tag):
 def test_verbs_against_a_tls_registry_with_auth(env):
     credentials = ["--username", env["user"], "--password-file", env["password_file"]]
     # push: tripleoclient's flags; the password from a file; the tag kept, --append-tag appended
+    dry = containergen("push", "--local", "%s/%s:latest-1" % (LOCAL, NAME), "--registry-url", env["registry"],
+                       "--namespace", "containergen", "--dry-run", *credentials)
+    assert dry["action"] == "would push" and digest(env, "latest-1") is None
     pushed = []
     for local_tag, append in (("latest-1", ""), ("latest-2", ""), ("latest-3", ""), ("latest", "-4")):
+        cleanup = ["--cleanup"] if local_tag == "latest" else []
         document = containergen("push", "--local", "%s/%s:%s" % (LOCAL, NAME, local_tag), "--registry-url",
-                                env["registry"], "--namespace", "containergen", "--append-tag=" + append, *credentials)
-        assert document["action"] == "pushed"
+                                env["registry"], "--namespace", "containergen", "--append-tag=" + append, *credentials,
+                                *cleanup)
+        assert document["action"] == "pushed" and document["cleanup"] == bool(cleanup)
         assert document["destination"] == "%s/containergen/%s:%s%s" % (env["registry"], NAME, local_tag, append)
         pushed.append(document["digest"])
+    # --cleanup removed the pushed local name only (latest-1 names the same image and stays)
+    assert run(["podman", "image", "exists", "%s/%s:latest" % (LOCAL, NAME)]).returncode == 1
+    assert run(["podman", "image", "exists", "%s/%s:latest-1" % (LOCAL, NAME)]).returncode == 0
     assert [digest(env, "latest-%d" % n) for n in (1, 2, 3, 4)] == pushed
     assert len(set(pushed)) == 3 and pushed[0] == pushed[3]
     assert registry_tags(env) == ["latest-1", "latest-2", "latest-3", "latest-4"]
@@ -113,6 +121,11 @@ def test_verbs_against_a_tls_registry_with_auth(env):
                            % (env["registry"], NAME), "--authfile", env["authfile"])
     assert changes["a"]["digest"] == pushed[1]
     assert (changes["removed"], changes["updated"]) == ({"b": "2"}, {"a": ["1", "2"]})
+    rows = containergen("diff", "registry:%s:latest-1" % NAME, "registry:%s:latest-2" % NAME, *registry_options(env),
+                        tool="openstack")
+    assert rows == [{"change": "~", "package": "b", "old": "1", "new": "2"},
+                    {"change": "-", "package": "c", "old": "1", "new": ""},
+                    {"change": "+", "package": "d", "old": "", "new": "1"}]
 
     # promote: deployed -> latest-2; then latest-1 (previous keeps latest-2)
     assert containergen("promote", "--lock-file", lock2, *registry_options(env))["images"][0]["action"] == "promoted"
