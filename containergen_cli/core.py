@@ -548,6 +548,7 @@ def publish_variables(args: argparse.Namespace, local_namespace: t.Optional[str]
     variables = {"publish_" + name: _plain(getattr(stage, name)) for name in PUBLISH_VARIABLES}
     variables["publish_docker_host"] = stage.docker_host or ""
     variables["publish_summary_file"] = os.path.join(args.work_dir, "publish-summary.json")
+    variables["publish_events_file"] = os.path.join(args.work_dir, "publish-events.jsonl")  # push progress
     return variables
 
 
@@ -693,7 +694,8 @@ def _run_interruptible(argv: t.List[str], env: t.Dict[str, str],
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, forward)
     try:
-        config = RunnerConfig(private_data_dir=private, binary=sys.executable,
+        # project_dir: ansible-playbook runs in this command's directory (its ansible.cfg applies), as before
+        config = RunnerConfig(private_data_dir=private, project_dir=os.getcwd(), binary=sys.executable,
                               cmdline=" ".join(shlex.quote(word) for word in ["-c", LAUNCHER] + list(argv)),
                               envvars=env, quiet=True, suppress_ansible_output=True, suppress_output_file=True,
                               ident="run", timeout=None)
@@ -855,9 +857,20 @@ def build(args: argparse.Namespace, out: t.TextIO = sys.stderr,
     if args.push:
         publish_vars = publish_variables(args, local_namespace=variables["image_build_namespace"])
         publish_vars["publish_images"] = [r["name"] for r in summary["images"]]
-        run_playbook("publish", publish_vars, out, verbose=getattr(args, "verbose", False))
+        run_publish(publish_vars, out, getattr(args, "verbose", False))
         summary["published"] = read_json(publish_vars["publish_summary_file"])
     return summary
+
+
+def run_publish(variables: t.Dict[str, t.Any], out: t.TextIO, verbose: bool) -> None:
+    """The publish playbook with the progress of its pushes (each image's start, push and finish)."""
+    from containergen_cli import progress  # pylint: disable=import-outside-toplevel
+    shown = progress.renderer(out, progress.State(), title="publish")
+    try:
+        run_playbook("publish", variables, out, verbose=verbose, events_file=variables["publish_events_file"],
+                     shown=shown)
+    finally:
+        shown.close()
 
 
 def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str, t.Any]:
@@ -868,7 +881,7 @@ def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str,
         return _pipeline.publish_images(publish_options(args), check_mode=True)
     variables = publish_variables(args)
     ensure_work_dir(args)  # the role writes the summary there, after the lock file
-    run_playbook("publish", variables, out, verbose=getattr(args, "verbose", False))
+    run_publish(variables, out, getattr(args, "verbose", False))
     return read_json(variables["publish_summary_file"])
 
 

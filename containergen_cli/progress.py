@@ -164,8 +164,8 @@ def finish_line(state: State, event: Event) -> str:
     """The scheduler's line of a finished image (as in progress.log), with what helps next: the log
     of a failed image, its kept working container, and the ETA."""
     done, total = state.counter()
-    line = "[%*d/%d] %-8s %-24s %6.1fs" % (len(str(total)), done, total, event.get("status", ""),
-                                          event.get("image", ""), float(event.get("seconds") or 0.0))
+    line = "[%*d/%d] %-8s %-24s %6.1fs" % (
+        len(str(total)), done, total, event.get("status", ""), event.get("image", ""), float(event.get("seconds") or 0.0))
     if event.get("error"):
         line += "  " + " ".join(str(event["error"]).split())[:300]
     if event.get("status") == "failed" and event.get("log"):
@@ -179,9 +179,10 @@ class PlainRenderer(Renderer):
     """One line an event that matters; when nothing was printed for HEARTBEAT seconds, a line of
     the running images with their steps and elapsed times."""
 
-    def __init__(self, state: State, out: t.TextIO, heartbeat: float = HEARTBEAT) -> None:
+    def __init__(self, state: State, out: t.TextIO, heartbeat: float = HEARTBEAT, title: str = "build") -> None:
         Renderer.__init__(self, state)
         self.out = out
+        self.title = title
         self.heartbeat = heartbeat
         self.last: t.Optional[float] = None
 
@@ -202,8 +203,8 @@ class PlainRenderer(Renderer):
                                              duration(float(event.get("seconds") or 0.0))), now)
         elif kind == "plan":
             eta = state.eta(now)
-            self.write("build: %d images, %d at a time%s" % (
-                len(state.images), state.threads, "; ETA %s (last run's timings)" % duration(eta) if eta else ""), now)
+            self.write("%s: %d images, %d at a time%s" % (
+                self.title, len(state.images), state.threads, "; ETA %s (last run's timings)" % duration(eta) if eta else ""), now)
         elif kind == "start":
             attempt = event.get("attempt") or 1
             self.write("start    %s%s" % (event["image"], " (attempt %d)" % attempt if attempt > 1 else ""), now)
@@ -317,7 +318,8 @@ def use_live(stream: t.TextIO, environ: t.Optional[t.Mapping[str, str]] = None) 
     return bool(isatty and isatty()) and environ.get("TERM", "") not in ("dumb", "")
 
 
-def renderer(out: t.TextIO, state: State, live: t.Optional[bool] = None) -> Renderer:
+def renderer(out: t.TextIO, state: State, live: t.Optional[bool] = None, title: str = "build") -> Renderer:
+    """The live display on a terminal that redraws, else plain lines; title names what runs (build, publish)."""
     if live is None:
         live = use_live(out)
     if live:
@@ -325,4 +327,4 @@ def renderer(out: t.TextIO, state: State, live: t.Optional[bool] = None) -> Rend
             return LiveRenderer(state, out)
         except ImportError:  # rich is a dependency; without it, plain lines
             pass
-    return PlainRenderer(state, out)
+    return PlainRenderer(state, out, title=title)

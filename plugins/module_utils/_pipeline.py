@@ -301,18 +301,29 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
     start = time.monotonic()
     results: t.List[t.Dict[str, t.Any]] = []
     lock_files: t.List[str] = []
+    events = _progress.EventLog(options.events_file)  # push progress for whoever follows it
+    events.emit("plan", images=wanted, threads=1)
     with _publish.PublishLock(options.lock_dir, options.registry):
         for name in wanted:
+            pushing = time.monotonic()
+            events.emit("start", image=name, attempt=1)
+            events.emit("step", image=name, step="push")
             try:
                 results.append(_publish.publish_image(registry, name, sources[name], local.get(sources[name])["labels"],
                                                       tag, check_mode=check_mode, move_floating=False,
                                                       local_id=local.get(sources[name])["id"]))
             except (CommandError, _publish.PublishError) as exc:
+                events.emit("finish", image=name, status="failed", seconds=round(time.monotonic() - pushing, 2),
+                            error=" ".join(str(exc).split()), log="", container="")
+                events.close()
                 raise _publish.PublishError(
                     "publishing failed at %s (image %d of %d), no floating tag was moved and the lock file is "
                     "unchanged: %s; %s; a rerun pushes what is missing, then moves every floating tag %s of the set"
                     % (name, len(results) + 1, len(wanted), " ".join(str(exc).split()),
                        _publish.pushed_summary(results), tag))
+            events.emit("finish", image=name, status=results[-1]["action"], error="", log="", container="",
+                        seconds=round(time.monotonic() - pushing, 2))
+        events.close()
         entries = _publish.lock_entries(results)
         if not check_mode:
             _publish.move_floating_tags(registry, results)

@@ -100,6 +100,7 @@ def publish_argument_spec() -> t.Dict[str, t.Any]:
         local_tag={"type": "str", "default": defaults.TAG},
         lock_dir={"type": "path", "default": defaults.LOCK_DIR},
         lock_file={"type": "path"},
+        events_file={"type": "path"},
     ))
 
 

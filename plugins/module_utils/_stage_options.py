@@ -161,6 +161,7 @@ class PublishOptions(RegistryOptions):
     local_tag: str = TAG
     lock_dir: str = LOCK_DIR
     lock_file: t.Optional[str] = None  # path without extension; None: no lock file
+    events_file: t.Optional[str] = None  # progress events of the pushes (_progress); None: none
     engine: str = ENGINE
     docker_host: t.Optional[str] = None
     isolation: str = ISOLATION

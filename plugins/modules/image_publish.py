@@ -80,6 +80,11 @@ options:
       - Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
       - Entries of other repositories already in the file are kept.
     type: path
+  events_file:
+    description:
+      - A file that gets the progress events of the pushes, one JSON object a line (each image's start, its
+        C(push) step and its finish with the action); the C(containergen) command line shows them. Unset, none.
+    type: path
 notes:
   - Requires podman (to read the local images) besides skopeo.
   - Credentials come from O(authfile) only; they are never put on a command line.

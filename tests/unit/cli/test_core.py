@@ -96,6 +96,7 @@ def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
             with open(vars_file, encoding="utf-8") as handle:
                 seen["vars"] = json.load(handle)
             seen["path"] = vars_file
+            seen["cwd"] = self.config.cwd
             self.rc = 0
 
     monkeypatch.setattr(ansible_runner, "Runner", Runner)
@@ -106,6 +107,7 @@ def test_playbook_variables_travel_in_a_0600_file_never_on_argv(monkeypatch):
     assert seen["argv"] == [sys.executable, "-c", core.LAUNCHER, core.ansible_playbook(), "containergen.images.publish",
                             "-e", "@" + seen["path"]]
     assert not os.path.exists(seen["path"])
+    assert seen["cwd"] == os.getcwd()  # the command's directory: an ansible.cfg there applies
 
 
 def failed_task(result, task="Build the images"):
