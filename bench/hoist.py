@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--min-mb", type=float, default=20.0, help="least MB a synthetic layer must save")
     parser.add_argument("--growth-weight", type=float, default=1.0,
                         help="weight of the bytes images not using a hoisted package grow by")
+    parser.add_argument("--max-layers", type=int, default=2,
+                        help="synthetic images per parent, each nested in the one before (default: %(default)s)")
     parser.add_argument("--output", help="default: vars/hoist/PROFILE.yml of the collection")
     args = parser.parse_args()
     options = _pipeline.PlanOptions(namespace=args.namespace, profile=args.profile, hoist=False)
@@ -77,7 +79,8 @@ def main() -> None:
                          % ", ".join(stale))
     with tempfile.TemporaryDirectory(prefix="containergen-hoist-", dir="/var/tmp") as lists:
         data = _hoist.generate(_hoist.Resolver(runner, profile["family"], lists), definitions, profile, refs,
-                               min_bytes=int(args.min_mb * 10 ** 6), growth_weight=args.growth_weight)
+                               min_bytes=int(args.min_mb * 10 ** 6), growth_weight=args.growth_weight,
+                               max_layers=args.max_layers)
     output = args.output or _hoist.hoist_path(options.profiles_path, profile["name"])
     os.makedirs(os.path.dirname(output), exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:

@@ -33,6 +33,8 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
 
 HOIST_VERSION = 1
 SUFFIX = "-shared"
+# A synthetic image's name: its first real ancestor's, then -shared, then -N for the N-th nested layer.
+_NAME = re.compile(r"^(?P<root>.+)%s(?:-(?P<level>[2-9]|[1-9][0-9]+))?$" % SUFFIX)
 LISTS_MOUNT = "/run/containergen-hoist-lists"
 # Subsets of children searched exhaustively up to this many children (2^12 subsets).
 MAX_CHILDREN = 12
@@ -86,8 +88,8 @@ def load(path: str) -> t.Optional[t.Dict[str, t.Any]]:
             value = layer.get(key)
             if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
                 problems.append("%s: key %r: must be a non-empty list of names" % (where, key))
-        if isinstance(layer.get("name"), str) and layer.get("name") != str(layer.get("parent")) + SUFFIX:
-            problems.append("%s: key 'name': must be %r" % (where, str(layer.get("parent")) + SUFFIX))
+        if isinstance(layer.get("name"), str) and not _NAME.match(layer["name"]):
+            problems.append("%s: key 'name': must be PARENT%s or PARENT%s-N" % (where, SUFFIX, SUFFIX))
     if problems:
         raise DefinitionError(problems)
     return data
@@ -119,7 +121,8 @@ def apply(definitions: t.Dict[str, t.Any], profile: t.Mapping[str, t.Any], data:
                 (["not images here: " + ", ".join(missing)] if missing else [])
                 + (["parent is not %s: %s" % (parent, ", ".join(wrong))] if wrong else [])))
         else:
-            if layer.get("inputs") and layer["inputs"] != inputs_digest(result, profile, parent, children):
+            if layer.get("inputs") and layer["inputs"] != inputs_digest(result, profile, _real(result, parent),
+                                                                        children):
                 entry["status"] = "applied (stale: package lists changed since it was generated)"
             origin = result[parent]
             image_data = {
@@ -139,6 +142,13 @@ def apply(definitions: t.Dict[str, t.Any], profile: t.Mapping[str, t.Any], data:
                 result[child] = moved
         report.append(entry)
     return result, report
+
+
+def _real(definitions: t.Mapping[str, t.Any], name: str) -> str:
+    """The first ancestor (or name itself) that is an image of the definitions, not a synthetic one."""
+    while getattr(definitions[name], "hoist", None):
+        name = definitions[name].parent
+    return name
 
 
 def hoisted(definitions: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, t.Any]]:
@@ -195,8 +205,10 @@ def parse_sizes(text: str) -> t.Dict[str, int]:
 
 
 def decide(parent: str, installs: t.Mapping[str, t.Mapping[str, str]], sizes: t.Mapping[str, int],
-           min_bytes: int = 20 * 10 ** 6, growth_weight: float = 1.0) -> t.Optional[t.Dict[str, t.Any]]:
-    """The synthetic layer for one parent, or None when none saves min_bytes.
+           min_bytes: int = 20 * 10 ** 6, growth_weight: float = 1.0,
+           name: t.Optional[str] = None) -> t.Optional[t.Dict[str, t.Any]]:
+    """The synthetic layer (named name, default PARENT-shared) for one parent, or None when none
+    saves min_bytes.
 
     installs: {child: {package: version}} as apt resolves each child's packages in the parent.
     A group S of two or more children shares a package p that k of them install: in S's layer the set
@@ -234,7 +246,7 @@ def decide(parent: str, installs: t.Mapping[str, t.Mapping[str, str]], sizes: t.
         return None
     group, chosen, saved, grown = best
     return {
-        "name": parent + SUFFIX, "parent": parent, "children": list(group), "packages": sorted(chosen),
+        "name": name or parent + SUFFIX, "parent": parent, "children": list(group), "packages": sorted(chosen),
         "saved_bytes": saved, "grown_bytes": grown,
         "bytes": {package: [weight, k] for package, (k, weight) in sorted(chosen.items())},
         "reason": "%d packages installed by 2 or more of %s: stored once saves %.1f MB, images not using "
@@ -275,11 +287,14 @@ class Resolver(object):
 
 
 def generate(resolver: Resolver, definitions: t.Mapping[str, t.Any], profile: t.Mapping[str, t.Any],
-             refs: t.Mapping[str, str], min_bytes: int = 20 * 10 ** 6,
-             growth_weight: float = 1.0) -> t.Dict[str, t.Any]:
+             refs: t.Mapping[str, str], min_bytes: int = 20 * 10 ** 6, growth_weight: float = 1.0,
+             max_layers: int = 2) -> t.Dict[str, t.Any]:
     """The hoist file's content for definitions (without hoisting), resolving each child's packages in
     its parent's image refs[parent] (which must be built from the plan without hoisting: the caller
-    checks it). Parents are taken in name order; one synthetic layer per parent at most."""
+    checks it). Parents are taken in name order. Per parent up to max_layers synthetic images, each
+    nested in the one before: PARENT-shared for the best group, then PARENT-shared-2 for the best
+    group of that group's children with what is left of their resolutions once the first layer's
+    packages are installed (apt installs nothing twice, so no second resolution is needed)."""
     parents = sorted({image.parent for image in definitions.values() if image.parent in refs})
     fetched = False
     layers = []
@@ -292,10 +307,18 @@ def generate(resolver: Resolver, definitions: t.Mapping[str, t.Any], profile: t.
             fetched = True
         installs = {child: resolver.simulate(refs[parent], resolve_packages(definitions[child], profile))
                     for child in children}
-        union = sorted({package for found in installs.values() for package in found})
-        layer = decide(parent, installs, resolver.sizes(refs[parent], union), min_bytes, growth_weight)
-        if layer:
+        sizes = resolver.sizes(refs[parent], sorted({package for found in installs.values() for package in found}))
+        under = parent
+        for level in range(1, max_layers + 1):
+            name = parent + SUFFIX + ("-%d" % level if level > 1 else "")
+            layer = decide(under, installs, sizes, min_bytes, growth_weight, name=name)
+            if not layer:
+                break
             layer["inputs"] = inputs_digest(definitions, profile, parent, layer["children"])
             layers.append(layer)
+            hoisted_here = set(layer["packages"])
+            installs = {child: {package: version for package, version in installs[child].items()
+                                if package not in hoisted_here} for child in layer["children"]}
+            under = name
     return {"version": HOIST_VERSION, "profile": profile["name"], "enabled": True, "min_bytes": min_bytes,
-            "growth_weight": growth_weight, "layers": layers}
+            "growth_weight": growth_weight, "max_layers": max_layers, "layers": layers}

@@ -217,6 +217,40 @@ def test_plan_with_the_synthetic_image_and_its_fingerprints(tree):
     assert ("user", "mysql") in one["mariadb"].steps
 
 
+def test_nested_layers_generated_and_applied(tree):
+    """A second layer under the first for the group of its children that still shares enough."""
+    definitions = load_definitions(str(tree))
+    write(tree, "base/redis/redis.yaml", {"tcib_packages": ["redis"], "tcib_actions": INSTALL})
+    definitions = load_definitions(str(tree))
+    sims = {"mariadb-server": ["perl", "libperl", "libssl", "mariadb-server"],
+            "memcached": ["perl", "libperl", "libssl", "memcached"], "redis": ["perl", "libperl", "redis"],
+            "cron": ["cron"], "python3": ["python3"]}
+    sizes = dict(SIZES, redis=MB)
+
+    def answer(argv, timeout=None, env=None, data=None, log=None):
+        if "install" in argv:
+            return 0, "".join("Inst %s (1 D [amd64])\n" % name for name in sims[argv[-1]]), ""
+        if "show" in argv:
+            return 0, "".join("Package: %s\nInstalled-Size: %d\n\n" % (name, sizes[name] // 1024)
+                              for name in argv[argv.index("--no-all-versions") + 1:]), ""
+        return 0, "", ""
+    data = _hoist.generate(_hoist.Resolver(Runner(answer), "debian", "/l"), definitions, PROFILE,
+                           {"base": "flat/base", "os": "flat/os"}, min_bytes=4 * MB)
+    assert [(layer["name"], layer["parent"], layer["children"], layer["packages"]) for layer in data["layers"]] == [
+        ("base-shared", "base", ["mariadb", "memcached", "redis"], ["libperl", "perl"]),
+        ("base-shared-2", "base-shared", ["mariadb", "memcached"], ["libssl"]),
+    ]
+    hoisted, report = _hoist.apply(definitions, PROFILE, data, "/h")
+    assert [entry["status"] for entry in report] == ["applied", "applied"]
+    assert hoisted["base-shared-2"].parent == "base-shared" and hoisted["redis"].parent == "base-shared"
+    assert hoisted["mariadb"].parent == hoisted["memcached"].parent == "base-shared-2"
+    plan = [item.name for item in make_plan(hoisted, PROFILE)]
+    assert plan.index("base-shared") < plan.index("base-shared-2") < plan.index("mariadb")
+    assert _hoist.generate(_hoist.Resolver(Runner(answer), "debian", "/l"), definitions, PROFILE,
+                           {"base": "flat/base", "os": "flat/os"}, min_bytes=4 * MB, max_layers=1)["layers"] == \
+        data["layers"][:1]
+
+
 def test_apply_skips_a_layer_that_does_not_fit_the_tree(tree):
     definitions = load_definitions(str(tree))
     hoisted, report = _hoist.apply(definitions, PROFILE, decision(children=["mariadb", "keystone"]), "/h")
@@ -251,7 +285,7 @@ def test_load_checks_the_file(tmp_path):
         "%s: hoist file: key 'enabled': must be true or false" % path,
         "%s: hoist file: layers[0]: key 'colour': unknown key" % path,
         "%s: hoist file: layers[0]: key 'children': must be a non-empty list of names" % path,
-        "%s: hoist file: layers[0]: key 'name': must be 'base-shared'" % path,
+        "%s: hoist file: layers[0]: key 'name': must be PARENT-shared or PARENT-shared-N" % path,
     ]
 
 
