@@ -289,7 +289,7 @@ def lock_file(tmp_path, **revisions):
 
 
 def copy(source, target):
-    return ["skopeo", "copy", "--retry-times", "2", "docker://" + source, "docker://" + target]
+    return ["skopeo", "copy", "--retry-times", "2", "--remove-signatures", "docker://" + source, "docker://" + target]
 
 
 def test_promote_moves_deployed_and_keeps_previous(monkeypatch, tmp_path):
@@ -395,3 +395,16 @@ def test_plugin_error_with_json_format_is_one_document(monkeypatch, capsys):
     assert stopped.value.code == 2
     assert json.loads(captured.out) == {"error": "IMAGE: give image names or --lock-file naming them", "exit_code": 2}
     assert captured.err.splitlines() == ["IMAGE: give image names or --lock-file naming them"]
+
+
+@pytest.mark.parametrize("command,flags", [
+    (v1.Push, ("--local", "--registry-url", "--append-tag", "--username", "--password", "--source-username",
+               "--source-password", "--dry-run", "--multi-arch", "--cleanup")),
+    (v1.Delete, ("--registry-url", "--username", "--password", "-y", "--yes")),
+])
+def test_plugin_push_and_delete_take_every_flag_of_tripleoclient(command, flags):
+    """python-tripleoclient 20.0.0's `openstack tripleo container image push|delete` options (the passwords
+    are accepted by the parser and refused by the check, with the reason)."""
+    parser = command(None, None).get_parser("openstack containergen image")
+    options = {option for action in parser._actions for option in action.option_strings}  # pylint: disable=protected-access
+    assert set(flags) <= options
