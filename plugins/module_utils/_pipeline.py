@@ -299,6 +299,9 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
     registry = registry_client(options, runner, source_transport=engine.transport)
     tag = options.tag
     start = time.monotonic()
+    if registry.sign_key and not check_mode:
+        registry.signer()  # a key its passphrase does not open fails here, before anything is pushed
+    sboms = _publish_sboms(options, engine, runner, sources, local) if options.sbom_dir else {}
     results: t.List[t.Dict[str, t.Any]] = []
     lock_files: t.List[str] = []
     events = _progress.EventLog(options.events_file)  # push progress for whoever follows it
@@ -312,6 +315,10 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
                 results.append(_publish.publish_image(registry, name, sources[name], local.get(sources[name])["labels"],
                                                       tag, check_mode=check_mode, move_floating=False,
                                                       local_id=local.get(sources[name])["id"]))
+                if name in sboms:  # after the push and its signature, before any floating tag moves
+                    _publish.attach_sboms(registry, results[-1], sboms[name]["documents"],
+                                          local.get(sources[name])["id"], check_mode=check_mode)
+                    results[-1]["sbom_seconds"] = sboms[name]["seconds"]
             except (CommandError, _publish.PublishError) as exc:
                 events.emit("finish", image=name, status="failed", seconds=round(time.monotonic() - pushing, 2),
                             error=" ".join(str(exc).split()), log="", container="")
@@ -337,12 +344,39 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
         "pushed": [r["name"] for r in results if r["action"] == "pushed"],
         "unchanged": [r["name"] for r in results if r["action"] in ("unchanged", "retagged", "signed")],
         "signed": [r["name"] for r in results if r.get("signed")],
+        "sbom_attached": [r["name"] for r in results if r.get("sbom_attached")],
         "bytes_sent": sum(r["bytes_sent"] for r in results),
         "blobs_sent": sum(r["blobs_sent"] for r in results),
         "lock": entries,
         "lock_files": lock_files,
         "seconds": round(time.monotonic() - start, 2),
     }
+
+
+def _publish_sboms(options: PublishOptions, engine: t.Any, runner: Runner, sources: t.Mapping[str, str],
+                   local: t.Any) -> t.Dict[str, t.Any]:
+    """name -> {documents, seconds}: the SBOMs in options.sbom_dir (the build's sbom/), made there first
+    when missing or of another image (syft on the image mounted from containers-storage)."""
+    result: t.Dict[str, t.Any] = {}
+    for name, ref in sources.items():
+        info = local.get(ref)
+        start = time.monotonic()
+        documents = _publish.sbom_documents(options.sbom_dir, name, info["id"])
+        if documents is None:
+            if engine.name != "buildah":
+                raise OptionError("sbom_dir", options.sbom_dir, "%s: no SBOM of %s there, and making one needs the "
+                                  "buildah engine" % (name, ref))
+            try:
+                _sbom.generate(runner, ref, name, info["labels"], options.sbom_dir)
+            except (CommandError, _sbom.SbomError, OSError, ValueError) as exc:
+                raise _publish.PublishError("%s: SBOM of %s (sbom_dir %s): %s; nothing was published"
+                                            % (name, ref, options.sbom_dir, " ".join(str(exc).split()))) from exc
+            documents = _publish.sbom_documents(options.sbom_dir, name, info["id"])
+            if documents is None:
+                raise _publish.PublishError("%s: SBOM of %s in %s does not name the image it was made from"
+                                            % (name, ref, options.sbom_dir))
+        result[name] = {"documents": documents, "seconds": round(time.monotonic() - start, 2)}
+    return result
 
 
 def registry_client(options: RegistryOptions, runner: t.Optional[Runner] = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -29,10 +30,11 @@ import tempfile
 from ansible_collections.containergen.images.plugins.module_utils._contract import (
     FINGERPRINT_LABEL, MANIFEST_DIGEST_LABEL, MANIFEST_LABEL, REFRESH_LABEL,
 )
-from ansible_collections.containergen.images.plugins.module_utils import _signing
+from ansible_collections.containergen.images.plugins.module_utils import _referrers, _signing
 from ansible_collections.containergen.images.plugins.module_utils._command import CommandError
 
 STATIC_TAG_RE = re.compile(r"^v?\d+(\.\d+){1,3}$")
+ATTACHMENT_TAG_RE = re.compile(r"^sha256-[0-9a-f]{64}(\.[a-z]+)?$")
 
 
 class PublishError(Exception):
@@ -69,11 +71,25 @@ class Registry(object):
         self._signer = None
         self.sign_passphrase_file = sign_passphrase_file
         self.registries_d = registries_d
+        self._oci = None
         if bool(sign_key) != bool(sign_passphrase_file):
             raise PublishError("%s: sign_key and sign_passphrase_file go together" % self.registry)
 
     def repo(self, name):
         return "%s/%s/%s" % (self.registry, self.namespace, name) if self.namespace else "%s/%s" % (self.registry, name)
+
+    def repository(self, name):
+        """name's repository path in the registry API (no host)."""
+        return "%s/%s" % (self.namespace, name) if self.namespace else name
+
+    def oci(self):
+        """The registry's HTTP API (OCI artifacts and referrers, which skopeo 1.9 cannot push)."""
+        if self._oci is None:
+            try:
+                self._oci = _referrers.client(self.registry, self.authfile, self.cert_dir, self.tls_verify)
+            except _referrers.OciError as exc:
+                raise PublishError("%s: %s" % (self.registry, exc)) from exc
+        return self._oci
 
     def _flags(self, directions=("",)):
         """--authfile for both ends; cert dir and TLS verification per direction (src-/dest-/plain)."""
@@ -146,9 +162,23 @@ class Registry(object):
             _signing.write_attachment(new, signatures)
             self.run([self.skopeo] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("dest-",))
                      + ["dir:" + new, attachment])
+            self._drop_replaced(name, os.path.join(work, "old", "manifest.json"))
             return True
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _drop_replaced(self, name, manifest_path):
+        """Delete the attachment manifest the new one replaced (now untagged). distribution 2.8's garbage
+        collection keeps an untagged manifest's blobs unless run with --delete-untagged, which would also
+        take the SBOM artifacts that only a referrers index lists: so nothing is left untagged here."""
+        if not os.path.exists(manifest_path):  # there was none
+            return
+        with open(manifest_path, "rb") as handle:  # skopeo's dir: keeps the manifest bytes as served
+            digest = "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+        argv = [self.skopeo, "delete"] + self._flags() + ["docker://%s@%s" % (self.repo(name), digest)]
+        rc, out, err = self.run(argv, check=False)
+        if rc != 0 and not re.search(r"manifest unknown|MANIFEST_UNKNOWN|not found", out + err):
+            raise CommandError(argv, rc, out + err)
 
     def list_tags(self, name):
         rc, out, err = self.run([self.skopeo, "list-tags"] + self._flags() + ["docker://" + self.repo(name)],
@@ -211,13 +241,38 @@ class Registry(object):
         with a signature naming that tag (policy.json's default signedIdentity).
         """
         source = self.repo(name) + (from_tag if from_tag.startswith("@") else ":" + from_tag)
-        self.run([self.skopeo] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("src-", "dest-"))
-                 + ["docker://" + source, "docker://%s:%s" % (self.repo(name), to_tag)])
+        # --remove-signatures: the digest's attachment is already there; skopeo would rewrite it in a layout of its
+        # own, leaving the replaced manifest untagged (and its blobs kept by every garbage collection)
+        self.run([self.skopeo] + self._global() + ["copy", "--retry-times", "2", "--remove-signatures"]
+                 + self._flags(("src-", "dest-")) + ["docker://" + source, "docker://%s:%s" % (self.repo(name), to_tag)])
         if self.sign_key:
             digest = from_tag[1:] if from_tag.startswith("@") else (self.inspect(name, to_tag) or {}).get("digest")
             if not digest:
                 raise PublishError("%s: %s:%s is gone right after it was tagged" % (name, self.repo(name), to_tag))
             self.sign(name, digest, to_tag)
+
+    def attach(self, name, digest, media_type, document, annotations, check_mode=False):
+        """document as an OCI artifact whose subject is name@digest; nothing is sent when one of media_type
+        refers to it already. Returns {"digest", "bytes_sent", "attached"} ("digest" None in check mode when
+        it would be pushed)."""
+        client, repository = self.oci(), self.repository(name)
+        try:
+            if check_mode:
+                found = client.referrers(repository, digest, media_type)
+                return {"digest": found[0]["digest"] if found else None, "bytes_sent": 0, "attached": not found}
+            subject = client.manifest(repository, digest)
+            if subject is None:
+                raise PublishError("%s: %s@%s does not exist" % (name, self.repo(name), digest))
+            return client.attach(repository, subject[0], media_type, document, annotations)
+        except _referrers.OciError as exc:
+            raise PublishError("%s: SBOM artifact for %s@%s: %s" % (name, self.repo(name), digest, exc)) from exc
+
+    def detach(self, name, digest):
+        """Delete every artifact that refers to name@digest (SBOMs) and its sha256-<hex> index."""
+        try:
+            return self.oci().detach_all(self.repository(name), digest)
+        except _referrers.OciError as exc:
+            raise PublishError("%s: artifacts of %s@%s: %s" % (name, self.repo(name), digest, exc)) from exc
 
     @staticmethod
     def signature_tag(digest):
@@ -347,6 +402,73 @@ def _ensure_signed(registry, result, source, target, tags, check_mode):
     result.update(action="signed", signed=True)
 
 
+# ---- SBOMs as OCI artifacts (subject: the image manifest) -------------------------------------------
+
+SBOM_KINDS = (("spdx", ".spdx.json", _referrers.SPDX), ("cyclonedx", ".cdx.json", _referrers.CYCLONEDX))
+
+
+def sbom_paths(sbom_dir, name):
+    return {kind: os.path.join(sbom_dir, name + ext) for kind, ext, _ in SBOM_KINDS}
+
+
+def _image_id_of(kind, document):
+    """The image ID _sbom wrote into a document (SPDX annotation, CycloneDX property), or None."""
+    if kind == "spdx":
+        for note in document.get("annotations") or []:
+            key, _, value = (note.get("comment") or "").partition("=")
+            if key == "containergen:image-id":
+                return value
+        return None
+    for prop in (document.get("metadata") or {}).get("properties") or []:
+        if prop.get("name") == "containergen:image-id":
+            return prop.get("value")
+    return None
+
+
+def sbom_documents(sbom_dir, name, image_id):
+    """{kind: (bytes, created)} of name's SBOMs in sbom_dir when both exist and describe the local image
+    image_id; None when one is missing or describes another image (then it is made again)."""
+    wanted = "sha256:" + image_id.split(":")[-1]
+    result = {}
+    for kind, path in sbom_paths(sbom_dir, name).items():
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            document = json.loads(data)
+        except (OSError, ValueError):
+            return None
+        if _image_id_of(kind, document) != wanted:
+            return None
+        created = (document.get("creationInfo") or {}).get("created") or (document.get("metadata") or {}).get(
+            "timestamp") or ""
+        result[kind] = (data, created)
+    return result
+
+
+def attach_sboms(registry, result, documents, image_id, check_mode=False):
+    """Push the image's SBOMs (documents: sbom_documents) as OCI artifacts referring to its manifest.
+
+    An SBOM of a digest that has one already is not sent again (the digest names the content).
+    result gains "sbom" ({kind: artifact digest}) and "sbom_bytes_sent", also counted in bytes_sent.
+    """
+    result.update(sbom={}, sbom_bytes_sent=0, sbom_attached=False)
+    if not result.get("digest"):  # check mode, to be pushed: its SBOMs would be pushed with it
+        result["sbom_attached"] = True
+        return result
+    for kind, _, media_type in SBOM_KINDS:
+        data, created = documents[kind]
+        annotations = {_referrers.CREATOR_ANNOTATION: "sha256:" + image_id.split(":")[-1]}
+        if created:
+            annotations["org.opencontainers.image.created"] = created
+        attached = registry.attach(result["name"], result["digest"], media_type, data, annotations,
+                                   check_mode=check_mode)
+        result["sbom"][kind] = attached["digest"]
+        result["sbom_bytes_sent"] += attached["bytes_sent"]
+        result["sbom_attached"] = result["sbom_attached"] or attached["attached"]
+    result["bytes_sent"] += result["sbom_bytes_sent"]
+    return result
+
+
 def _floating(result, target, move_now, registry):
     """Move the floating tag to target now (move_now) or leave the move to the caller (result["floating"])."""
     if not move_now:
@@ -399,9 +521,13 @@ def lock_entries(results, registry=None):  # pylint: disable=unused-argument
 
 
 def provenance_entries(results):
-    """repository -> {digest, signed}: what a deploy can check before it pulls."""
-    return {r["ref"].rsplit(":", 1)[0]: {"digest": r["digest"], "signed": bool(r.get("signed"))}
-            for r in results if r.get("digest")}
+    """repository -> {digest, signed[, sbom: {spdx, cyclonedx}]}: what a deploy can check before it pulls."""
+    entries = {}
+    for r in results:
+        if r.get("digest"):
+            entries[r["ref"].rsplit(":", 1)[0]] = dict({"digest": r["digest"], "signed": bool(r.get("signed"))},
+                                                       **({"sbom": r["sbom"]} if r.get("sbom") else {}))
+    return entries
 
 
 def _lock_texts(entries, provenance=None):
@@ -510,6 +636,53 @@ def parse_created(text):
     return datetime.datetime.fromisoformat(text)
 
 
+# ---- verification before a pull ---------------------------------------------------------------------
+
+REFERENCE_RE = re.compile(r"^(?P<host>[^/@]+)/(?P<path>[^:@]+)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+
+
+def split_reference(reference):
+    """'HOST[:PORT]/NS/NAME:TAG', '...NAME@sha256:D' or a lock file's '...NAME:TAG@sha256:D' ->
+    (host, namespace, name, ':TAG' or '@sha256:D'); a digest wins over a tag (what is pulled)."""
+    match = REFERENCE_RE.match(reference or "")
+    if not match or not (match.group("tag") or match.group("digest")):
+        raise PublishError("%r is not HOST[:PORT]/NAMESPACE/NAME:TAG or HOST[:PORT]/NAMESPACE/NAME@sha256:DIGEST"
+                           % reference)
+    namespace, _, name = match.group("path").rpartition("/")
+    return (match.group("host"), namespace, name,
+            "@" + match.group("digest") if match.group("digest") else ":" + match.group("tag"))
+
+
+def verify_references(make_registry, references, public_keys, require_sbom=False, clock=None):
+    """Check each reference as a sigstoreSigned policy would (and, with require_sbom, that SBOM artifacts refer
+    to its digest) before it is pulled. make_registry(host, namespace) -> Registry. Raises PublishError naming
+    the first reference refused; returns [{reference, digest, seconds[, sbom]}]."""
+    import time  # pylint: disable=import-outside-toplevel
+
+    clock = clock or time.monotonic
+    results = []
+    for reference in references:
+        host, namespace, name, ref = split_reference(reference)
+        registry = make_registry(host, namespace)
+        start = clock()
+        digest = registry.verify(name, ref.lstrip(":"), public_keys)
+        result = {"reference": reference, "digest": digest}
+        if require_sbom:
+            result["sbom"] = {}
+            for kind, _, media_type in SBOM_KINDS:
+                try:
+                    found = registry.oci().referrers(registry.repository(name), digest, media_type)
+                except _referrers.OciError as exc:
+                    raise PublishError("%s: referrers of %s: %s" % (reference, digest, exc)) from exc
+                if not found:
+                    raise PublishError("%s: no %s SBOM artifact refers to %s (publish with sbom_dir)"
+                                       % (reference, kind, digest))
+                result["sbom"][kind] = found[0]["digest"]
+        result["seconds"] = round(clock() - start, 3)
+        results.append(result)
+    return results
+
+
 def cull_candidates(registry, name, tag, max_age_days, keep_digests, now=None):
     """Revisions of name:tag older than max_age_days whose digest no kept tag shares.
 
@@ -518,7 +691,9 @@ def cull_candidates(registry, name, tag, max_age_days, keep_digests, now=None):
     locked digest shares its digest. The newest revision always stays.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    tags = registry.list_tags(name)
+    # attachment tags (cosign's sha256-<hex>.sig, the referrers index sha256-<hex>) are no images: they
+    # go with the digest they name, and an index of artifacts cannot even be inspected as an image
+    tags = [t for t in registry.list_tags(name) if not ATTACHMENT_TAG_RE.match(t)]
     numbers = revisions(tags, tag)
     info = {t: registry.inspect(name, t) for t in tags}
     candidates = set()
@@ -607,17 +782,20 @@ def cull(registry, names, tag, max_age_days, keep_digests, check_mode=False, now
     results = []
     for name in names:
         doomed, kept = cull_candidates(registry, name, tag, max_age_days, keep_digests, now=now)
-        signatures = []
+        signatures, artifacts = [], []
         if not check_mode and doomed:
             tags = set(registry.list_tags(name))
             for revision in doomed:
                 digest = (registry.inspect(name, revision) or {}).get("digest")
+                if digest:  # its SBOM artifacts first: while the image is there, they are never orphans
+                    artifacts += registry.detach(name, digest)
                 registry.delete(name, revision)
                 # the digest is gone (and no kept tag shared it): so goes its signature attachment
                 if digest and registry.signature_tag(digest) in tags:
                     registry.delete(name, registry.signature_tag(digest))
                     signatures.append(registry.signature_tag(digest))
-        results.append({"name": name, "deleted": doomed, "kept": kept, "signatures_deleted": signatures})
+        results.append({"name": name, "deleted": doomed, "kept": kept, "signatures_deleted": signatures,
+                        "artifacts_deleted": artifacts})
     return results
 
 

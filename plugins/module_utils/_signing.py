@@ -361,3 +361,27 @@ def verify_signatures(signatures: t.Sequence[t.Tuple[bytes, t.Mapping[str, t.Any
             except (InvalidSignature, ValueError):
                 pass
     return False
+
+
+def read_public_keys(paths: t.Sequence[str]) -> t.List[bytes]:
+    """Every PEM public key in the files paths (a trust file may hold several: the old and the new key while
+    rotating). SigningError naming the file when one holds none or cannot be read."""
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+
+    keys = []
+    for path in paths:
+        try:
+            text = _read(path)
+        except OSError as exc:
+            raise SigningError("%s: %s" % (path, exc.strerror or exc)) from exc
+        blocks = [b"-----BEGIN PUBLIC KEY-----" + part.split(b"-----END PUBLIC KEY-----", 1)[0]
+                  + b"-----END PUBLIC KEY-----\n" for part in text.split(b"-----BEGIN PUBLIC KEY-----")[1:]]
+        if not blocks:
+            raise SigningError("%s: no PEM public key (-----BEGIN PUBLIC KEY-----) in it" % path)
+        for block in blocks:
+            try:
+                serialization.load_pem_public_key(block)
+            except ValueError as exc:
+                raise SigningError("%s: a public key that does not load (%s)" % (path, exc)) from exc
+            keys.append(block)
+    return keys

@@ -101,6 +101,7 @@ def publish_argument_spec() -> t.Dict[str, t.Any]:
         lock_dir={"type": "path", "default": defaults.LOCK_DIR},
         lock_file={"type": "path"},
         events_file={"type": "path"},
+        sbom_dir={"type": "path"},
     ))
 
 

@@ -162,6 +162,7 @@ class PublishOptions(RegistryOptions):
     lock_dir: str = LOCK_DIR
     lock_file: t.Optional[str] = None  # path without extension; None: no lock file
     events_file: t.Optional[str] = None  # progress events of the pushes (_progress); None: none
+    sbom_dir: t.Optional[str] = None  # SBOMs pushed as OCI artifacts (made there when missing); None: none
     engine: str = ENGINE
     docker_host: t.Optional[str] = None
     isolation: str = ISOLATION

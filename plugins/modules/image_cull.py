@@ -16,6 +16,9 @@ description:
   - CNCF distribution deletes by manifest digest, which removes every tag of that digest; so a revision is kept
     when it has the digest of the floating tag, a static tag, C(deployed), C(previous), or an entry of a given
     lock file.
+  - With a revision go the artifacts that refer to its digest (the SBOMs the publishing pushed, found through the
+    referrers API or the C(sha256-<hex>) index of the tag-schema fallback, and that index) and its signature
+    attachment; those of a kept digest are never touched.
   - Storage is only freed by a garbage collection afterwards (the C(containergen.images.registry) role's C(gc) entry
     point).
 author:
@@ -73,6 +76,8 @@ images:
   description:
     - Per image, the revisions deleted and kept, and the signature attachments (C(sha256-<digest>.sig)) deleted with
       the digests they signed (C(signatures_deleted)); a kept digest keeps its signatures.
+    - C(artifacts_deleted) lists the OCI artifacts (SBOMs) whose subject was a deleted digest, and the C(sha256-<hex>)
+      referrers index that listed them; those of a kept digest stay.
   returned: always
   type: list
   elements: dict

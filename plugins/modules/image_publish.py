@@ -79,6 +79,18 @@ options:
     description:
       - Lock file path without extension; C(.yaml) and C(.json) are written. Empty writes none.
       - Entries of other repositories already in the file are kept.
+      - Its C(provenance) section records, per repository, the digest, whether a signature exists and the digests
+        of the SBOM artifacts.
+    type: path
+  sbom_dir:
+    description:
+      - Directory of the SBOMs (C(NAME.spdx.json), C(NAME.cdx.json)), as O(containergen.images.image_build#module:sbom)
+        writes them next to the build summary. Each image's pair is pushed as two OCI artifacts whose C(subject) is the
+        image manifest (artifact types C(application/spdx+json) and C(application/vnd.cyclonedx+json)). Registries with
+        the OCI 1.1 referrers API index them; on the others (CNCF distribution 2.8) an image index tagged
+        C(sha256-<hex>) lists them (the spec's tag-schema fallback).
+      - A missing SBOM, or one made from another image, is made there first with syft (buildah engine only).
+      - An SBOM is not sent again for a digest that has one. Empty pushes no SBOM.
     type: path
   events_file:
     description:
@@ -140,6 +152,12 @@ images:
     floating:
       description: The revision tag the floating tag was moved to in this run, or null when it did not move.
       type: str
+    sbom:
+      description: With O(sbom_dir), the digests of the SBOM artifacts (C(spdx), C(cyclonedx)) referring to the digest.
+      type: dict
+    sbom_bytes_sent:
+      description: Bytes of SBOM artifacts uploaded (0 when the registry had them); included in RV(images[].bytes_sent).
+      type: int
 pushed:
   description: Images pushed as a new revision.
   returned: always
@@ -152,6 +170,11 @@ unchanged:
   elements: str
 signed:
   description: Images whose published digest carries a signature.
+  returned: always
+  type: list
+  elements: str
+sbom_attached:
+  description: Images whose SBOM artifacts were pushed in this run.
   returned: always
   type: list
   elements: str
@@ -198,7 +221,8 @@ def main():
         module.fail_json(msg=str(exc))
     except CommandError as exc:  # before the first push (reading the local images)
         module.fail_json(msg="publishing failed before any push, nothing was moved: %s" % exc, command=exc.argv)
-    changed = bool(summary["pushed"]) or any(r["action"] in ("retagged", "signed") for r in summary["images"])
+    changed = bool(summary["pushed"] or summary["sbom_attached"]) or any(
+        r["action"] in ("retagged", "signed") for r in summary["images"])
     module.exit_json(changed=changed, **summary)
 
 

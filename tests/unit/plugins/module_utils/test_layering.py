@@ -19,7 +19,7 @@ PACKAGE = "ansible_collections.containergen.images.plugins.module_utils"
 # Floors, bottom first: a module imports only modules of lower floors (docs/architecture.md).
 FLOORS = {
     "_progress": 0,  # the build's progress events: nothing of ours
-    "_validate": 0, "_command": 0, "_htpasswd": 0, "_signing": 0,
+    "_validate": 0, "_command": 0, "_htpasswd": 0, "_signing": 0, "_referrers": 0,
     "_contract": 1, "_definitions": 1,
     "_hoist": 2,  # shared layers: the hoist file applied to the definitions, and its generation
     "_sbom": 2, "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2, "_layerdiff": 2,

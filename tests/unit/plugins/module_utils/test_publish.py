@@ -7,6 +7,7 @@
 rollback logic against an in-memory fake registry. Nothing here talks to a registry."""
 
 import datetime
+import hashlib
 import inspect as pyinspect
 import json
 import os
@@ -135,9 +136,9 @@ def test_every_skopeo_call_exact_argv(case):
         ["skopeo", "inspect"] + plain + ["docker://%s:latest-1" % REPO],
         ["skopeo", "--debug", "copy", "--retry-times", "2"] + push
         + ["containers-storage:localhost/containergen/keystone:latest", "docker://%s:latest-2" % REPO],
-        ["skopeo", "copy", "--retry-times", "2"] + retag
+        ["skopeo", "copy", "--retry-times", "2", "--remove-signatures"] + retag
         + ["docker://%s:latest-2" % REPO, "docker://%s:latest" % REPO],
-        ["skopeo", "copy", "--retry-times", "2"] + retag
+        ["skopeo", "copy", "--retry-times", "2", "--remove-signatures"] + retag
         + ["docker://%s@%s" % (REPO, sha("e")), "docker://%s:previous" % REPO],
         ["skopeo", "delete"] + plain + ["docker://%s:latest-1" % REPO],
         ["skopeo", "inspect", "--raw"] + plain + ["docker://%s:latest-2" % REPO],
@@ -363,6 +364,11 @@ class FakeRegistry(object):
         self.calls = []
         self.registry, self.namespace = registry, namespace
         self.manifests = {e["digest"]: dict(e) for tags in self.images.values() for e in tags.values()}
+        self.artifacts = {}  # (name, subject digest) -> digests of the artifacts referring to it
+
+    def detach(self, name, digest):
+        self.calls.append(("detach", name, digest))
+        return self.artifacts.pop((name, digest), [])
 
     def repo(self, name):
         return "%s/%s/%s" % (self.registry, self.namespace, name)
@@ -875,8 +881,10 @@ def cull_registry():
 def test_cull_check_mode_deletes_nothing():
     registry = cull_registry()
     assert _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), check_mode=True, now=NOW) == [
-        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": []},
-        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": []},
+        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": [],
+         "artifacts_deleted": []},
+        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": [],
+         "artifacts_deleted": []},
     ]
     assert "delete" not in registry.kinds()
 
@@ -884,8 +892,10 @@ def test_cull_check_mode_deletes_nothing():
 def test_cull_deletes_each_doomed_revision():
     registry = cull_registry()
     assert _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), now=NOW) == [
-        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": []},
-        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": []},
+        {"name": "keystone", "deleted": ["latest-1", "latest-2"], "kept": ["latest-3"], "signatures_deleted": [],
+         "artifacts_deleted": []},
+        {"name": "glance", "deleted": [], "kept": ["latest-1", "latest-2"], "signatures_deleted": [],
+         "artifacts_deleted": []},
     ]
     deletes = [c for c in registry.calls if c[0] == "delete"]
     assert deletes == [("delete", "keystone", "latest-1"), ("delete", "keystone", "latest-2")]
@@ -1077,7 +1087,7 @@ def test_signing_push_and_retag_exact_argv(tmp_path, monkeypatch):
     assert fake.argvs == [
         ["skopeo", "--debug", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH]
         + ["containers-storage:localhost/containergen/keystone:latest", "docker://%s:latest-2" % REPO],
-        ["skopeo", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH]
+        ["skopeo", "--registries.d", REGD, "copy", "--retry-times", "2", "--remove-signatures", "--authfile", AUTH]
         + ["docker://%s:latest-2" % REPO, "docker://%s:latest" % REPO],
         ["skopeo", "inspect", "--authfile", AUTH, "docker://%s:latest" % REPO],
         insecure + ["--authfile", AUTH, attachment, "dir:%s/old" % work],
@@ -1161,3 +1171,81 @@ def test_cull_deletes_the_signatures_of_deleted_digests_only():
     assert keystone["signatures_deleted"] == [Registry.signature_tag(sha("1"))]
     assert Registry.signature_tag(sha("3")) in registry.tags("keystone")
     assert Registry.signature_tag(sha("1")) not in registry.tags("keystone")
+
+
+def test_cull_deletes_the_sbom_artifacts_of_deleted_digests_only_before_the_image():
+    registry = cull_registry()
+    registry.artifacts = {("keystone", sha("1")): [sha("6"), sha("7")], ("keystone", sha("3")): [sha("8")]}
+    [keystone, glance] = _publish.cull(registry, ["keystone", "glance"], "latest", 30, set(), now=NOW)
+    assert keystone["artifacts_deleted"] == [sha("6"), sha("7")] and glance["artifacts_deleted"] == []
+    assert registry.artifacts == {("keystone", sha("3")): [sha("8")]}  # a kept digest keeps its SBOMs
+    # each doomed digest's artifacts go before its manifest
+    assert [c for c in registry.calls if c[0] in ("detach", "delete")] == [
+        ("detach", "keystone", sha("1")), ("delete", "keystone", "latest-1"),
+        ("detach", "keystone", sha("2")), ("delete", "keystone", "latest-2")]
+
+
+def test_cull_in_check_mode_detaches_nothing():
+    registry = cull_registry()
+    registry.artifacts = {("keystone", sha("1")): [sha("6")]}
+    _publish.cull(registry, ["keystone"], "latest", 30, set(), check_mode=True, now=NOW)
+    assert "detach" not in registry.kinds()
+
+
+@pytest.mark.parametrize("reference,expected", [
+    ("localhost:5471/ns/keystone:latest", ("localhost:5471", "ns", "keystone", ":latest")),
+    ("reg.example/a/b/nova-api@" + sha("a"), ("reg.example", "a/b", "nova-api", "@" + sha("a"))),
+    # a lock file entry: checked (and pulled) by its digest
+    ("reg.example:5000/ns/keystone:latest-3@" + sha("b"), ("reg.example:5000", "ns", "keystone", "@" + sha("b"))),
+])
+def test_split_reference(reference, expected):
+    assert _publish.split_reference(reference) == expected
+
+
+@pytest.mark.parametrize("reference", ["", "keystone", "reg.example/ns/keystone", "reg/ns/k@sha256:12",
+                                       "reg/ns/k:bad tag"])
+def test_split_reference_refuses(reference):
+    with pytest.raises(PublishError) as info:
+        _publish.split_reference(reference)
+    assert str(info.value) == ("%r is not HOST[:PORT]/NAMESPACE/NAME:TAG or HOST[:PORT]/NAMESPACE/NAME@sha256:DIGEST"
+                               % reference)
+
+
+def test_cull_never_inspects_attachment_tags_as_images():
+    """An index of artifacts (the referrers fallback tag) cannot be inspected as an image; a .sig is no revision."""
+    registry = cull_registry()
+    for tag in ("sha256-" + HEX_A, "sha256-%s.sig" % HEX_A):
+        registry.tags("keystone")[tag] = {"digest": sha("e"), "labels": {}, "created": OLD}
+    [keystone] = _publish.cull(registry, ["keystone"], "latest", 30, set(), now=NOW)
+    assert keystone["deleted"] == ["latest-1", "latest-2"]
+    assert not [c for c in registry.calls if c[0] == "inspect" and c[2].startswith("sha256-")]
+
+
+def test_a_replaced_signature_attachment_is_deleted_by_its_digest(tmp_path, monkeypatch):
+    """Adding a signature replaces the sha256-<hex>.sig manifest: the old one (untagged now) is deleted, or garbage
+    collection would keep its blobs."""
+    from ansible_collections.containergen.images.plugins.module_utils import _signing
+    keys = _signing.ensure_key_pair(str(tmp_path / "keys"))
+    work = tmp_path / "sig"
+    monkeypatch.setattr(_publish.tempfile, "mkdtemp", lambda **kwargs: str(work))
+    attachment = "docker://%s:sha256-%s.sig" % (REPO, "d" * 64)
+    signer = _signing.Signer(keys["private_key"], keys["passphrase_file"])
+    old = _signing.add_signature([], signer, "%s:latest-1" % REPO, sha("d"))
+    manifests = {}
+
+    def skopeo(argv, **kwargs):
+        if argv[-1].startswith("dir:") and argv[-1].endswith("/old"):  # the registry serves the attachment
+            _signing.write_attachment(argv[-1][4:], old)
+            with open(argv[-1][4:] + "/manifest.json", "rb") as handle:
+                manifests["old"] = "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+        return fake(argv, **kwargs)
+
+    fake = FakeRun()
+    registry = client(skopeo, sign_key=keys["private_key"], sign_passphrase_file=keys["passphrase_file"])
+    assert registry.sign("keystone", sha("d"), "latest") is True
+    assert fake.argvs == [
+        ["skopeo", "--insecure-policy", "copy", "--retry-times", "2", "--authfile", AUTH, attachment,
+         "dir:%s/old" % work],
+        ["skopeo", "copy", "--retry-times", "2", "--authfile", AUTH, "dir:%s/new" % work, attachment],
+        ["skopeo", "delete", "--authfile", AUTH, "docker://%s@%s" % (REPO, manifests["old"])],
+    ]
