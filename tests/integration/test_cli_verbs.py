@@ -110,6 +110,12 @@ def test_verbs_against_a_tls_registry_with_auth(env):
     assert [digest(env, "latest-%d" % n) for n in (1, 2, 3, 4)] == pushed
     assert len(set(pushed)) == 3 and pushed[0] == pushed[3]
     assert registry_tags(env) == ["latest-1", "latest-2", "latest-3", "latest-4"]
+    # a registry source (tripleoclient's default): registry to registry, into another namespace
+    mirrored = containergen("push", "%s/containergen/%s:latest-2" % (env["registry"], NAME), "--registry-url",
+                            env["registry"], "--namespace", "mirror", "--source-username", env["user"],
+                            "--source-password-file", env["password_file"], *credentials)
+    assert (mirrored["destination"], mirrored["digest"]) == ("%s/mirror/%s:latest-2" % (env["registry"], NAME),
+                                                             pushed[1])
 
     # diff: a local image against a registry revision, and a lock file entry against a revision
     changes = containergen("diff", "local:%s/%s:latest-1" % (LOCAL, NAME), "registry:%s:latest-3" % NAME,
