@@ -122,7 +122,7 @@ class State(object):
             left.append(max(0.0, self.timings[name] - elapsed))
         if not left:
             return None
-        return max(max(left), sum(left) / min(self.threads, len(left)))
+        return max(*left, sum(left) / min(self.threads, len(left)))
 
 
 # ---- the renderers --------------------------------------------------------------------------------
