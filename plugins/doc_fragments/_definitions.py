@@ -94,9 +94,10 @@ options:
   refresh:
     description:
       - V(updates) checks every image of the plan that is up to date by its fingerprint for package updates
-        (the package manager's own resolution against repository indexes fetched once per run, in throwaway
-        containers of the existing images; buildah engine only). An image with updates is stale, and so are its
-        descendants.
+        without building (per root image, one throwaway container fetches the repository indexes and one prints
+        the candidate version of every package of the images' version manifests; the versions are compared with
+        the package manager's own ordering; podman runs the containers for the buildah engine, the Docker daemon
+        for the docker engine). An image with updates is stale, and so are its descendants.
       - image_plan shows them in the status; image_build rebuilds exactly them (a stale base image is bootstrapped
         again, which rebuilds everything). The updates go into the rebuilt image's fingerprint and its
         C(containergen.refresh) label.
