@@ -370,7 +370,7 @@ def push(args: argparse.Namespace) -> t.Dict[str, t.Any]:
 
 def delete(args: argparse.Namespace, confirm: t.Optional[t.Callable[[str], bool]] = None) -> t.Dict[str, t.Any]:
     """tripleoclient's container image delete. The registry deletes a manifest by digest: every tag of that
-    digest goes with it (named in the result), and the digest's signature attachment too."""
+    digest goes with it (named in the result), and the digest's signature attachment and SBOM artifacts too."""
     check("delete", args)
     bare = re.sub(r"^docker://", "", args.image)
     host, namespace, name, tag = split_reference(bare, args.registry_url)
@@ -392,16 +392,18 @@ def delete(args: argparse.Namespace, confirm: t.Optional[t.Callable[[str], bool]
         if not args.yes:
             if not (confirm or _ask)(question):
                 raise core.CLIError("%s:%s: not confirmed, nothing deleted" % (registry.repo(name), tag))
+        # SBOM artifacts referring to the digest first: while the image is there, they are never orphans
+        artifacts = registry.detach(name, info["digest"])
         registry.delete(name, tag)
         signatures = []
         if registry.signature_tag(info["digest"]) in tags:
             registry.delete(name, registry.signature_tag(info["digest"]))
             signatures.append(registry.signature_tag(info["digest"]))
     return {"deleted": "%s:%s" % (registry.repo(name), tag), "digest": info["digest"], "tags_removed": [tag] + siblings,
-            "signatures_deleted": signatures,
+            "signatures_deleted": signatures, "artifacts_deleted": artifacts,
             "table": "deleted %s:%s (%s)%s" % (registry.repo(name), tag, info["digest"],
-                                               "; also gone: " + ", ".join(siblings + signatures)
-                                               if siblings or signatures else "")}
+                                               "; also gone: " + ", ".join(siblings + signatures + artifacts)
+                                               if siblings or signatures or artifacts else "")}
 
 
 def _ask(question: str) -> bool:

@@ -188,7 +188,8 @@ Push = verb("Push", _Showing, "Push one image to a registry (flags of `openstack
             fields=("action", "source", "destination", "digest", "source_digest", "dry_run", "cleanup"))
 Delete = verb("Delete", _Showing, "Delete one image from a registry (flags of `openstack tripleo container image "
               "delete`); every tag of its digest goes with it.", registry_verbs.add_delete_arguments,
-              main.COMMANDS["delete"], fields=("deleted", "digest", "tags_removed", "signatures_deleted"))
+              main.COMMANDS["delete"],
+              fields=("deleted", "digest", "tags_removed", "signatures_deleted", "artifacts_deleted"))
 Promote = verb("Promote", _Listing, "Point each image's 'deployed' tag at its lock file revision.",
                registry_verbs.add_promote_arguments, main.COMMANDS["promote"], columns=RESULTS)
 Rollback = verb("Rollback", _Listing, "Swap the 'deployed' and 'previous' tags of images.",

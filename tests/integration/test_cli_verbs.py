@@ -164,6 +164,7 @@ def test_verbs_against_a_tls_registry_with_auth(env):
                            *credentials)
     assert deleted["digest"] == pushed[0]
     assert sorted(deleted["tags_removed"]) == ["latest-1", "latest-4", "previous"]
+    assert deleted["artifacts_deleted"] == []  # none was attached
     assert registry_tags(env) == ["deployed", "latest-2"]
 
 

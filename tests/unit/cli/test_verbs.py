@@ -248,7 +248,28 @@ def test_bad_usage_is_exit_2_and_one_document_before_any_command(monkeypatch, ar
     assert calls == [] and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def registry_api(monkeypatch, answers):
+    """The registry's HTTP API (SBOM artifacts), stubbed at its transport: answers by (method, path)."""
+    from ansible_collections.containergen.images.plugins.module_utils import _referrers  # pylint: disable=import-outside-toplevel
+    seen = []
+
+    def transport(context, timeout=120.0):  # pylint: disable=unused-argument
+        def send(method, url, headers, body):  # pylint: disable=unused-argument
+            path = url.split("/v2/", 1)[1]
+            seen.append((method, path))
+            status, document = answers.get((method, path), (404, {}))
+            return status, {"content-type": "application/vnd.oci.image.index.v1+json"}, json.dumps(document).encode()
+        return send
+
+    monkeypatch.setattr(_referrers, "https_transport", transport)
+    return seen
+
+
 def test_delete_names_every_tag_of_the_digest_and_its_signature(monkeypatch):
+    sbom = "sha256:" + "9" * 64
+    http = registry_api(monkeypatch, {
+        ("GET", "containergen/cron/referrers/" + D1): (200, {"manifests": [{"digest": sbom}]}),
+        ("DELETE", "containergen/cron/manifests/" + sbom): (202, {})})
     sig = D1.replace(":", "-") + ".sig"
     answers = [(skopeo_inspect(REG + "/cron:latest-1"), inspected(D1)),
                tags("cron", "latest-1", "latest", "latest-2", sig),
@@ -262,7 +283,10 @@ def test_delete_names_every_tag_of_the_digest_and_its_signature(monkeypatch):
     document = json.loads(out)
     assert document["tags_removed"] == ["latest-1", "latest"]
     assert document["signatures_deleted"] == [sig]
+    assert document["artifacts_deleted"] == [sbom]
     assert calls == [answer[0] for answer in answers]
+    assert http == [("GET", "containergen/cron/referrers/" + D1), ("DELETE", "containergen/cron/manifests/" + sbom),
+                    ("GET", "containergen/cron/manifests/" + D1.replace(":", "-"))]
 
 
 def test_delete_not_confirmed_deletes_nothing(monkeypatch):
