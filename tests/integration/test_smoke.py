@@ -68,11 +68,15 @@ def registry(tmp_path_factory):
         "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
         "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
         "registry_users": [{"name": "publisher", "password": secrets.token_urlsafe(18)}],
+        # a key pair of the test's own; the host's policy.json and registries.d are left alone
+        "registry_signing": True, "registry_signing_dir": state + "/signing",
+        "registry_registries_d": str(base / "registries.d"),
     }
     rc, output = playbook("registry", variables, str(base))
     try:
         assert rc == 0, output[-3000:]
-        yield {"work": str(base), "authfile": str(base / "auth.json")}
+        yield {"work": str(base), "authfile": str(base / "auth.json"), "signing": state + "/signing",
+               "registries_d": str(base / "registries.d")}
     finally:  # also when the setup failed half way
         subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
                         "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
@@ -98,7 +102,11 @@ def lock(registry, namespace):
     result = module("image_publish", {"registry": ENDPOINT, "namespace": REMOTE_NS, "tag": "latest",
                                       "local_namespace": namespace, "images": IMAGES,
                                       "authfile": registry["authfile"],
-                                      "lock_file": os.path.join(registry["work"], "images.lock")})
+                                      "lock_file": os.path.join(registry["work"], "images.lock"),
+                                      "sign_key": registry["signing"] + "/cosign.key",
+                                      "sign_passphrase_file": registry["signing"] + "/cosign.password",
+                                      "registries_d": registry["registries_d"],
+                                      "sbom_dir": os.path.join(registry["work"], "sbom")})
     assert not result.get("failed"), result.get("msg")
     path = os.path.join(registry["work"], "images.lock.json")
     with open(path, encoding="utf-8") as handle:
@@ -107,7 +115,8 @@ def lock(registry, namespace):
 
 def smoke(registry, lock_path, **extra):
     variables = {"deploy_lock_file": lock_path, "deploy_authfile": registry["authfile"], "deploy_root": DEPLOY_ROOT,
-                 "deploy_prefix": PREFIX, "deploy_ports": PORTS}
+                 "deploy_prefix": PREFIX, "deploy_ports": PORTS, "deploy_require_sbom": True,
+                 "deploy_trusted_keys": [registry["signing"] + "/cosign.pub"]}
     variables.update(extra)
     return playbook("smoke", variables, registry["work"])
 
@@ -137,6 +146,8 @@ def test_smoke_deploy_answers_and_leaves_nothing(registry, lock):
         digest = refs[name].split("@")[1][:19]
         assert re.search(r"healthy +%s +%s +\d+\.\d s to healthy" % (name, digest), output), output[-3000:]
         assert refs[name] in output, name  # the pull's label names the reference by digest
+    for name in IMAGES:  # checked (signature and SBOMs) before the pull, by the digest pulled
+        assert "verified  %s" % refs[name].rsplit("/", 1)[1] in output, output[-3000:]
     assert re.search(r"answered  token issue: expires \d{4}-", output), output[-3000:]
     assert "answered  catalog list: identity" in output, output[-3000:]
     assert_nothing_left()
@@ -157,3 +168,32 @@ def test_skipped_with_smoke_deploy_false(registry, tmp_path):
     assert rc == 0, output[-3000:]
     assert "skipping: [localhost]" in output
     assert "healthy " not in output
+
+
+def test_an_image_without_our_signature_stops_the_deploy_before_any_pull(registry, lock, namespace, tmp_path):
+    """memcached pushed by hand to another repository (no signature there) and named in the lock file: refused,
+    nothing pulled or started; so is every image when the trusted key is another one."""
+    hand = "%s/%s-unsigned/memcached:latest" % (ENDPOINT, REMOTE_NS)
+    proc = subprocess.run(["skopeo", "copy", "--authfile", registry["authfile"], "containers-storage:%s/memcached:latest"
+                           % namespace, "docker://" + hand], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    digest = json.loads(subprocess.run(["skopeo", "inspect", "--authfile", registry["authfile"], "docker://" + hand],
+                                       capture_output=True, text=True, check=True).stdout)["Digest"]
+    images = {repo: ref for repo, ref in lock["images"].items() if not repo.endswith("/memcached")}
+    images[hand.rsplit(":", 1)[0]] = "%s@%s" % (hand, digest)
+    tampered = tmp_path / "images.lock.json"
+    tampered.write_text(json.dumps({"images": images}))
+    rc, output = smoke(registry, str(tampered))
+    assert rc != 0
+    assert "%s-unsigned/memcached@%s (%s) has no signature by a trusted key" % (REMOTE_NS, digest, digest) in output, \
+        output[-3000:]
+    assert "Pull each image by digest" not in output
+    assert_nothing_left()
+    other = tmp_path / "other.pub"
+    other.write_bytes(subprocess.run(["openssl", "ec", "-pubout"], input=subprocess.run(
+        ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"], capture_output=True, check=True).stdout,
+        capture_output=True, check=True).stdout)
+    rc, output = smoke(registry, lock["path"], deploy_trusted_keys=[str(other)])
+    assert rc != 0 and "has no signature by a trusted key" in output, output[-3000:]
+    assert "Pull each image by digest" not in output
+    assert_nothing_left()
