@@ -14,8 +14,9 @@ import typing as t
 from containergen_cli import core
 
 FORMATS = ("tripleo", "kolla-ansible")
-# Parent images: no service runs them, so no deploy tool has a parameter for them.
-PARENTS = re.compile(r"^(base|os|.*-base)$")
+# Parent images: no service runs them, so no deploy tool has a parameter for them (the synthetic
+# PARENT-shared[-N] images of shared layers included).
+PARENTS = re.compile(r"^(base|os|.*-base|.*-shared(-[0-9]+)?)$")
 # TripleO's parameter names where they are not Container + the image name in CamelCase + Image.
 TRIPLEO_NAMES = {
     "mariadb": "ContainerMysqlImage",

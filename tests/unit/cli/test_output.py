@@ -310,7 +310,9 @@ LOCK = {"images": {"r:5000/containergen/base": "r:5000/containergen/base:latest-
                    "r:5000/containergen/mariadb": "r:5000/containergen/mariadb:latest-2@sha256:" + "2" * 64,
                    "r:5000/containergen/neutron-server": "r:5000/containergen/neutron-server:latest-1@sha256:" + "3" * 64,
                    "r:5000/containergen/glance-api": "r:5000/containergen/glance-api:latest-4@sha256:" + "4" * 64,
-                   "r:5000/containergen/nova-base": "r:5000/containergen/nova-base:latest-1@sha256:" + "5" * 64}}
+                   "r:5000/containergen/nova-base": "r:5000/containergen/nova-base:latest-1@sha256:" + "5" * 64,
+                   "r:5000/containergen/os-shared": "r:5000/containergen/os-shared:latest-1@sha256:" + "6" * 64,
+                   "r:5000/containergen/base-shared-2": "r:5000/containergen/base-shared-2:latest-1@sha256:" + "7" * 64}}
 
 
 @pytest.mark.parametrize("fmt,expected", [
