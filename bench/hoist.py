@@ -44,6 +44,21 @@ HEADER = """\
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block style, except the [bytes, children] pairs: one line per package."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)  # list items indented under their key (yamllint's default)
+
+
+def _pair(dumper: yaml.SafeDumper, value: list) -> yaml.Node:
+    flow = len(value) == 2 and all(isinstance(item, int) for item in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+_Dumper.add_representer(list, _pair)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--namespace", required=True, help="where the set built without hoisting is (or goes)")
@@ -81,12 +96,12 @@ def main() -> None:
         data = _hoist.generate(_hoist.Resolver(runner, profile["family"], lists), definitions, profile, refs,
                                min_bytes=int(args.min_mb * 10 ** 6), growth_weight=args.growth_weight,
                                max_layers=args.max_layers)
-    output = args.output or _hoist.hoist_path(options.profiles_path, profile["name"])
+    output = args.output or os.path.realpath(_hoist.hoist_path(options.profiles_path, profile["name"]))
     os.makedirs(os.path.dirname(output), exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:
         handle.write(HEADER % {"profile": profile["name"]})
         handle.write("---\n")
-        yaml.safe_dump(data, handle, sort_keys=False, default_flow_style=None, width=110)
+        yaml.dump(data, handle, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     for layer in data["layers"]:
         sys.stdout.write("%s (under %s, for %s): %d packages; %s\n" % (
             layer["name"], layer["parent"], ", ".join(layer["children"]), len(layer["packages"]), layer["reason"]))
