@@ -74,9 +74,9 @@ def fake_playbook(monkeypatch, work_dir, summary=None, progress=(), returncode=0
             argv = argv[3:]
             seen.append(argv)
             playbook = argv[1].rsplit(".", 1)[-1]
-            if playbook == "build":
-                with open(os.path.join(work_dir, "events.jsonl"), "a", encoding="utf-8") as handle:
-                    handle.writelines(json.dumps(event) + "\n" for event in progress)
+            events = {"build": "events.jsonl", "publish": "publish-events.jsonl"}[playbook]
+            with open(os.path.join(work_dir, events), "a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(event) + "\n" for event in progress)
             if returncode == 0 and playbook == "build":
                 with open(os.path.join(work_dir, "summary.json"), "w", encoding="utf-8") as handle:
                     json.dump(summary, handle)
@@ -201,6 +201,22 @@ def test_publish_into_a_new_work_dir_prints_its_summary(monkeypatch, tmp_path):
     lines = out.splitlines()
     assert lines[1].split() == ["cron", "pushed", "r:5000/containergen/cron:latest-1"]
     assert lines[-1] == "pushed 1, unchanged 0, bytes sent 42; lock file /x/images.lock.yaml"
+
+
+def test_publish_shows_each_push_on_stderr(monkeypatch, tmp_path):
+    events = [{"event": "plan", "images": ["cron"], "threads": 1, "t": 5.0},
+              {"event": "start", "image": "cron", "attempt": 1, "t": 5.0},
+              {"event": "step", "image": "cron", "step": "push", "t": 5.0},
+              {"event": "finish", "image": "cron", "status": "pushed", "seconds": 2.5, "error": "", "log": "",
+               "container": "", "t": 7.5}]
+    seen = fake_playbook(monkeypatch, str(tmp_path), PUBLISHED, progress=events)
+    code, out, err, _calls = run(["publish", "--registry", "r:5000", "--json", "--work-dir", str(tmp_path)], monkeypatch)
+    assert code == 0, err
+    assert one_document(out) == dict(PUBLISHED, check_mode=False)
+    assert err.splitlines() == ["publish: 1 images, 1 at a time", "start    cron", "step     cron: push (+0.0s)",
+                                "[1/1] pushed   cron                        2.5s"]
+    vars_file = seen[0][seen[0].index("-e") + 1][1:]
+    assert not os.path.exists(vars_file)  # the variables file is gone after the run
 
 
 def test_publish_json_is_its_summary(monkeypatch, tmp_path):
