@@ -84,9 +84,14 @@ def _context(containerfile, files=None):
     return buffer
 
 
+# terminal control sequences a RUN step leaves in the build output (colour resets before the
+# next line would otherwise hide the marker's line start)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
 def extract_manifest(output, marker):
     start, end = "\n%s\n" % marker, "\n%s-end\n" % marker
-    text = "\n" + output
+    text = "\n" + _ANSI.sub("", output)
     if start not in text or end not in text:
         raise EngineError("the build printed no version manifest (marker %s missing)" % marker)
     return parse_manifest(text.split(start, 1)[1].split(end, 1)[0])

@@ -149,6 +149,12 @@ def test_extract_manifest():
     assert "printed no version manifest" in str(info.value)
 
 
+def test_extract_manifest_after_a_colour_reset():
+    # a RUN step that coloured its output leaves a reset at the start of the marker's line
+    output = "Step 9/9 : RUN ...\n\x1b[32mok\n\x1b[0m%s\nb\t2\x1b[0m\n%s-end\n" % (MARKER, MARKER)
+    assert extract_manifest(output, MARKER) == {"b": "2"}
+
+
 def test_split_ref():
     assert split_ref("localhost:5000/ns/name:tag") == ("localhost:5000/ns/name", "tag")
     assert split_ref("localhost:5000/ns/name") == ("localhost:5000/ns/name", "latest")
