@@ -408,14 +408,14 @@ SBOM_KINDS = (("spdx", ".spdx.json", _referrers.SPDX), ("cyclonedx", ".cdx.json"
 
 
 def sbom_paths(sbom_dir, name):
-    return {kind: os.path.join(sbom_dir, name + ext) for kind, ext, _ in SBOM_KINDS}
+    return {kind: os.path.join(sbom_dir, name + ext) for kind, ext, _type in SBOM_KINDS}
 
 
 def _image_id_of(kind, document):
     """The image ID _sbom wrote into a document (SPDX annotation, CycloneDX property), or None."""
     if kind == "spdx":
         for note in document.get("annotations") or []:
-            key, _, value = (note.get("comment") or "").partition("=")
+            key, _sep, value = (note.get("comment") or "").partition("=")
             if key == "containergen:image-id":
                 return value
         return None
@@ -455,7 +455,7 @@ def attach_sboms(registry, result, documents, image_id, check_mode=False):
     if not result.get("digest"):  # check mode, to be pushed: its SBOMs would be pushed with it
         result["sbom_attached"] = True
         return result
-    for kind, _, media_type in SBOM_KINDS:
+    for kind, _ext, media_type in SBOM_KINDS:
         data, created = documents[kind]
         annotations = {_referrers.CREATOR_ANNOTATION: "sha256:" + image_id.split(":")[-1]}
         if created:
@@ -648,7 +648,7 @@ def split_reference(reference):
     if not match or not (match.group("tag") or match.group("digest")):
         raise PublishError("%r is not HOST[:PORT]/NAMESPACE/NAME:TAG or HOST[:PORT]/NAMESPACE/NAME@sha256:DIGEST"
                            % reference)
-    namespace, _, name = match.group("path").rpartition("/")
+    namespace, _sep, name = match.group("path").rpartition("/")
     return (match.group("host"), namespace, name,
             "@" + match.group("digest") if match.group("digest") else ":" + match.group("tag"))
 
@@ -669,7 +669,7 @@ def verify_references(make_registry, references, public_keys, require_sbom=False
         result = {"reference": reference, "digest": digest}
         if require_sbom:
             result["sbom"] = {}
-            for kind, _, media_type in SBOM_KINDS:
+            for kind, _ext, media_type in SBOM_KINDS:
                 try:
                     found = registry.oci().referrers(registry.repository(name), digest, media_type)
                 except _referrers.OciError as exc:

@@ -101,7 +101,7 @@ def credentials(authfile: t.Optional[str], registry: str) -> t.Optional[t.Tuple[
         raise OciError("%s: not JSON (%s)" % (authfile, exc.__class__.__name__)) from exc
     entry = auths.get(registry) or auths.get("https://" + registry) or {}
     if entry.get("auth"):
-        user, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
+        user, _sep, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
         return user, password
     return None
 
@@ -134,8 +134,8 @@ class Client(object):
                 continue
             break
         if status not in ok:
-            raise OciError("%s %s/%s: HTTP %d %s" % (method, repository, path.split("?")[0], status,
-                                                      _error_text(data)))
+            raise OciError("%s %s/%s: HTTP %d %s"
+                           % (method, repository, path.split("?")[0], status, _error_text(data)))
         return status, head, data
 
     def _token(self, repository: str, challenge: str) -> None:
@@ -143,7 +143,7 @@ class Client(object):
         fields = dict((k.lower(), v) for k, v in _challenge_fields(challenge[len("bearer"):]))
         query = {"service": fields.get("service", ""), "scope": "repository:%s:pull,push,delete" % repository}
         url = fields.get("realm", "") + "?" + urllib.parse.urlencode(query)
-        status, _, data = self.send("GET", url, {"Authorization": self._basic} if self._basic else {}, None)
+        status, _head, data = self.send("GET", url, {"Authorization": self._basic} if self._basic else {}, None)
         if status != 200:
             raise OciError("token for %s from %s: HTTP %d" % (repository, fields.get("realm"), status))
         answer = json.loads(data)
@@ -187,7 +187,7 @@ class Client(object):
     def referrers(self, repository: str, digest: str,
                   artifact_type: t.Optional[str] = None) -> t.List[t.Dict[str, t.Any]]:
         """Descriptors of the manifests whose subject is digest: the referrers API, else the fallback tag."""
-        status, _, data = self.request("GET", repository, "referrers/" + digest, {"Accept": INDEX}, ok=(200, 404))
+        status, _head, data = self.request("GET", repository, "referrers/" + digest, {"Accept": INDEX}, ok=(200, 404))
         if status != 200:
             found = self.manifest(repository, fallback_tag(digest))
             data = found[1] if found else b"{}"
@@ -250,7 +250,7 @@ class Client(object):
 def _challenge_fields(text: str) -> t.List[t.Tuple[str, str]]:
     fields = []
     for part in text.strip().split(","):
-        key, _, value = part.strip().partition("=")
+        key, _sep, value = part.strip().partition("=")
         if key:
             fields.append((key.strip(), value.strip().strip('"')))
     return fields

@@ -347,7 +347,7 @@ def api_repo(name):
 
 
 def list_tags(registry, name):
-    status, _, data = oci(registry).request("GET", api_repo(name), "tags/list", ok=(200, 404))
+    status, _head, data = oci(registry).request("GET", api_repo(name), "tags/list", ok=(200, 404))
     return (json.loads(data).get("tags") or []) if status == 200 else []
 
 
@@ -381,8 +381,8 @@ def test_sbom_artifacts_refer_to_the_image_and_an_unchanged_republish_sends_noth
         fallback = digest.replace(":", "-")
         assert fallback in list_tags(registry, "epsilon")
         listed = {m["artifactType"]: m for m in client_.referrers(api_repo("epsilon"), digest)}
-        assert {k: m["digest"] for k, m in listed.items()} == {_referrers.SPDX: sboms["spdx"],
-                                                                _referrers.CYCLONEDX: sboms["cyclonedx"]}
+        wanted = {_referrers.SPDX: sboms["spdx"], _referrers.CYCLONEDX: sboms["cyclonedx"]}
+        assert {k: m["digest"] for k, m in listed.items()} == wanted
         subject = client_.manifest(api_repo("epsilon"), digest)[0]
         for media_type, local in ((_referrers.SPDX, spdx_bytes), (_referrers.CYCLONEDX, cdx_bytes)):
             descriptor, raw = client_.manifest(api_repo("epsilon"), listed[media_type]["digest"])
