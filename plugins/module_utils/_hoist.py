@@ -95,17 +95,25 @@ def load(path: str) -> t.Optional[t.Dict[str, t.Any]]:
     return data
 
 
+class Hoisted(dict):  # type: ignore[type-arg]
+    """Definitions with a decision applied ({name: ImageDefinition}), and the report of every layer
+    of the decision, applied or skipped."""
+
+    report: t.List[t.Dict[str, t.Any]]
+
+
 def apply(definitions: t.Dict[str, t.Any], profile: t.Mapping[str, t.Any], data: t.Optional[t.Mapping[str, t.Any]],
           path: str) -> t.Tuple[t.Dict[str, t.Any], t.List[t.Dict[str, t.Any]]]:
     """The definitions with the decision applied: each layer becomes a synthetic image between its
     parent and its children. Returns (definitions, report); the input mapping is not changed.
 
-    A layer whose parent or children are not (or no longer) images of this tree, with that parent,
-    is not applied and is reported as skipped: hoisting never changes which images exist but its own.
+    A layer is skipped (and reported so) when its parent or children are not images of this tree
+    with that parent, or when the package lists it was derived from changed (its inputs digest): a
+    decision is only applied to the definitions it was generated from, and is never worse than none.
     """
     if not data or not data.get("enabled", False):
         return definitions, []
-    result = dict(definitions)
+    result = Hoisted(definitions)
     report = []
     for layer in data.get("layers") or []:
         name, parent, children = layer["name"], layer["parent"], sorted(layer["children"])
@@ -120,10 +128,10 @@ def apply(definitions: t.Dict[str, t.Any], profile: t.Mapping[str, t.Any], data:
             entry["status"] = "skipped: %s" % ("; ".join(
                 (["not images here: " + ", ".join(missing)] if missing else [])
                 + (["parent is not %s: %s" % (parent, ", ".join(wrong))] if wrong else [])))
+        elif layer.get("inputs") and layer["inputs"] != inputs_digest(result, profile, _real(result, parent),
+                                                                      children):
+            entry["status"] = "skipped: stale (the package lists it was generated from changed: run bench/hoist.py)"
         else:
-            if layer.get("inputs") and layer["inputs"] != inputs_digest(result, profile, _real(result, parent),
-                                                                        children):
-                entry["status"] = "applied (stale: package lists changed since it was generated)"
             origin = result[parent]
             image_data = {
                 "tcib_packages": sorted(layer["packages"]),
@@ -141,6 +149,7 @@ def apply(definitions: t.Dict[str, t.Any], profile: t.Mapping[str, t.Any], data:
                 moved.parent = name
                 result[child] = moved
         report.append(entry)
+    result.report = report
     return result, report
 
 
@@ -151,17 +160,28 @@ def _real(definitions: t.Mapping[str, t.Any], name: str) -> str:
     return name
 
 
-def hoisted(definitions: t.Mapping[str, t.Any]) -> t.List[t.Dict[str, t.Any]]:
-    """The report of the synthetic images in definitions (as apply made them), by name."""
-    return [image.hoist for name, image in sorted(definitions.items()) if getattr(image, "hoist", None)]
+def hoisted(definitions: t.Mapping[str, t.Any],
+            planned: t.Optional[t.Collection[str]] = None) -> t.List[t.Dict[str, t.Any]]:
+    """The report of the layers apply met in definitions (applied or skipped), in the file's order;
+    with planned, only those of the planned images (a skipped one: when its parent is planned)."""
+    report = getattr(definitions, "report", None)
+    if report is None:
+        report = [image.hoist for name, image in sorted(definitions.items()) if getattr(image, "hoist", None)]
+    if planned is not None:
+        report = [entry for entry in report if entry["name"] in planned
+                  or (entry["status"].startswith("skipped") and entry["parent"] in planned)]
+    return list(report)
 
 
 def describe(report: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     """Lines for the plan's table: what each layer hoisted, for whom and why (empty without layers)."""
-    return "".join("\nhoisted into %s (under %s) for %s: %s%s" % (
-        entry["name"], entry["parent"], ", ".join(entry["children"]),
-        entry["reason"] or "%d packages" % len(entry["packages"]),
-        "" if entry["status"] == "applied" else " [%s]" % entry["status"]) for entry in report)
+    return "".join(
+        "\nhoisted into %s (under %s) for %s: %s" % (entry["name"], entry["parent"], ", ".join(entry["children"]),
+                                                    entry["reason"] or "%d packages" % len(entry["packages"]))
+        if entry["status"] == "applied" else
+        "\nnot hoisted into %s (under %s) for %s: %s" % (entry["name"], entry["parent"], ", ".join(entry["children"]),
+                                                        entry["status"])
+        for entry in report)
 
 
 # ---- generating a decision ------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine:
         check = None
         plan = make_plan(options, definitions, profile, base_ids)
     planned = {item.name for item in plan}
-    hoist = [entry for entry in _hoist.hoisted(definitions) if entry["name"] in planned]
+    hoist = _hoist.hoisted(definitions, planned)
     result = {
         "profile": profile["name"],
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
