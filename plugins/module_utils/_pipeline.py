@@ -301,7 +301,7 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
     start = time.monotonic()
     if registry.sign_key and not check_mode:
         registry.signer()  # a key its passphrase does not open fails here, before anything is pushed
-    sboms = _publish_sboms(options, engine, runner, sources, local) if options.sbom_dir else {}
+    sboms = _publish_sboms(options, engine, runner, sources, local, check_mode) if options.sbom_dir else {}
     results: t.List[t.Dict[str, t.Any]] = []
     lock_files: t.List[str] = []
     events = _progress.EventLog(options.events_file)  # push progress for whoever follows it
@@ -354,15 +354,16 @@ def publish_images(options: PublishOptions, runner: t.Optional[Runner] = None, e
 
 
 def _publish_sboms(options: PublishOptions, engine: t.Any, runner: Runner, sources: t.Mapping[str, str],
-                   local: t.Any) -> t.Dict[str, t.Any]:
+                   local: t.Any, check_mode: bool = False) -> t.Dict[str, t.Any]:
     """name -> {documents, seconds}: the SBOMs in options.sbom_dir (the build's sbom/), made there first
-    when missing or of another image (syft on the image mounted from containers-storage)."""
+    when missing or of another image (syft on the image mounted from containers-storage); in check mode
+    nothing is made (documents None)."""
     result: t.Dict[str, t.Any] = {}
     for name, ref in sources.items():
         info = local.get(ref)
         start = time.monotonic()
         documents = _publish.sbom_documents(options.sbom_dir, name, info["id"])
-        if documents is None:
+        if documents is None and not check_mode:
             if engine.name != "buildah":
                 raise OptionError("sbom_dir", options.sbom_dir, "%s: no SBOM of %s there, and making one needs the "
                                   "buildah engine" % (name, ref))

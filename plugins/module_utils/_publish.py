@@ -456,7 +456,7 @@ def attach_sboms(registry, result, documents, image_id, check_mode=False):
         result["sbom_attached"] = True
         return result
     for kind, _ext, media_type in SBOM_KINDS:
-        data, created = documents[kind]
+        data, created = (documents or {}).get(kind, (b"", ""))  # none in check mode when not made yet
         annotations = {_referrers.CREATOR_ANNOTATION: "sha256:" + image_id.split(":")[-1]}
         if created:
             annotations["org.opencontainers.image.created"] = created

@@ -1249,3 +1249,63 @@ def test_a_replaced_signature_attachment_is_deleted_by_its_digest(tmp_path, monk
         ["skopeo", "copy", "--retry-times", "2", "--authfile", AUTH, "dir:%s/new" % work, attachment],
         ["skopeo", "delete", "--authfile", AUTH, "docker://%s@%s" % (REPO, manifests["old"])],
     ]
+
+
+class AttachRecorder(object):
+    """Registry.attach's seam: which artifacts would be pushed (the HTTP side is tested in test_referrers)."""
+
+    def __init__(self, existing=()):
+        self.calls, self.existing = [], set(existing)
+
+    def attach(self, name, digest, media_type, document, annotations, check_mode=False):
+        self.calls.append((name, digest, media_type, document, annotations, check_mode))
+        if media_type in self.existing:
+            return {"digest": "sha256:" + media_type[-4:] * 16, "bytes_sent": 0, "attached": False}
+        if check_mode:
+            return {"digest": None, "bytes_sent": 0, "attached": True}
+        return {"digest": "sha256:" + media_type[-4:] * 16, "bytes_sent": len(document) + 300, "attached": True}
+
+
+def test_attach_sboms_pushes_both_documents_with_the_image_id_and_counts_their_bytes():
+    documents = {"spdx": (b"S" * 10, "2026-12-02T08:00:00Z"), "cyclonedx": (b"C" * 20, "")}
+    registry = AttachRecorder()
+    result = _publish.attach_sboms(registry, {"name": "keystone", "digest": sha("a"), "bytes_sent": 5}, documents,
+                                   HEX_B)
+    assert registry.calls == [
+        ("keystone", sha("a"), "application/spdx+json", b"S" * 10,
+         {"dev.containergen.sbom.image-id": sha("b"), "org.opencontainers.image.created": "2026-12-02T08:00:00Z"},
+         False),
+        ("keystone", sha("a"), "application/vnd.cyclonedx+json", b"C" * 20,
+         {"dev.containergen.sbom.image-id": sha("b")}, False)]
+    assert (result["sbom_bytes_sent"], result["bytes_sent"], result["sbom_attached"]) == (630, 635, True)
+    assert result["sbom"] == {"spdx": "sha256:" + "json" * 16, "cyclonedx": "sha256:" + "json" * 16}
+
+
+def test_attach_sboms_sends_nothing_for_a_digest_that_has_them():
+    registry = AttachRecorder(existing=("application/spdx+json", "application/vnd.cyclonedx+json"))
+    documents = {"spdx": (b"S", ""), "cyclonedx": (b"C", "")}
+    result = _publish.attach_sboms(registry, {"name": "k", "digest": sha("a"), "bytes_sent": 0}, documents, HEX_B)
+    assert (result["sbom_bytes_sent"], result["bytes_sent"], result["sbom_attached"]) == (0, 0, False)
+
+
+def test_attach_sboms_in_check_mode_reads_only_and_needs_no_document():
+    registry = AttachRecorder()
+    result = _publish.attach_sboms(registry, {"name": "k", "digest": sha("a"), "bytes_sent": 0}, None, HEX_B,
+                                   check_mode=True)
+    assert [call[-1] for call in registry.calls] == [True, True] and [call[3] for call in registry.calls] == [b"", b""]
+    assert result["sbom_attached"] is True and result["sbom"] == {"spdx": None, "cyclonedx": None}
+    # a revision still to be pushed (check mode): no digest yet, its SBOMs would go with it
+    pending = _publish.attach_sboms(AttachRecorder(), {"name": "k", "digest": "", "bytes_sent": 0}, None, HEX_B,
+                                    check_mode=True)
+    assert pending["sbom_attached"] is True
+
+
+def test_sbom_documents_only_of_the_image_they_describe(tmp_path):
+    spdx = {"creationInfo": {"created": "T"}, "annotations": [{"comment": "containergen:image-id=" + sha("b")}]}
+    cdx = {"metadata": {"properties": [{"name": "containergen:image-id", "value": sha("b")}]}}
+    (tmp_path / "k.spdx.json").write_text(json.dumps(spdx))
+    assert _publish.sbom_documents(str(tmp_path), "k", HEX_B) is None  # one missing
+    (tmp_path / "k.cdx.json").write_text(json.dumps(cdx))
+    found = _publish.sbom_documents(str(tmp_path), "k", HEX_B)
+    assert {kind: created for kind, (_data, created) in found.items()} == {"spdx": "T", "cyclonedx": ""}
+    assert _publish.sbom_documents(str(tmp_path), "k", "sha256:" + HEX_C) is None  # made from another image
