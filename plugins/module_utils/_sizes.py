@@ -295,14 +295,15 @@ def analyse_stored(root: str, layer_id: str, diff_digest: str, compress: bool = 
 
 
 class OverlayStore(object):
-    """containers/storage's overlay driver, read in place: layers.json maps diff digests to layer IDs."""
+    """containers/storage's overlay driver, read in place: layers.json (layer IDs, their parents and diff
+    digests) and images.json (each image's top layer)."""
 
     def __init__(self, root: str) -> None:
         self.root = root
         with open(os.path.join(root, "overlay-layers", "layers.json"), encoding="utf-8") as handle:
-            entries = json.load(handle)
-        self.layers = {entry["diff-digest"]: (entry["id"], int(entry.get("diff-size") or 0))
-                       for entry in entries if entry.get("diff-digest") and entry.get("id")}
+            self.layers = {entry["id"]: entry for entry in json.load(handle) if entry.get("id")}
+        with open(os.path.join(root, "overlay-images", "images.json"), encoding="utf-8") as handle:
+            self.tops = {entry["id"]: entry.get("layer") for entry in json.load(handle) if entry.get("id")}
 
     @classmethod
     def find(cls, run: t.Any) -> t.Optional["OverlayStore"]:
@@ -316,15 +317,21 @@ class OverlayStore(object):
         except (OSError, ValueError, KeyError):
             return None
 
-    def layer(self, digest: str) -> t.Optional[t.Tuple[str, int]]:
-        """(layer ID, diff size) of a layer whose tar-split and diff dir are there."""
-        found = self.layers.get(digest)
-        if found is None:
-            return None
-        if not (os.path.isfile(os.path.join(self.root, "overlay-layers", found[0] + ".tar-split.gz"))
-                and os.path.isdir(os.path.join(self.root, "overlay", found[0], "diff"))):
-            return None
+    def chain(self, image_id: str) -> t.Dict[str, t.Tuple[str, int]]:
+        """{diff digest: (layer ID, diff size)} of an image's own chain of layers. The same content can be
+        stored in several chains (an empty layer in many); the image's own chain stays while it exists."""
+        found: t.Dict[str, t.Tuple[str, int]] = {}
+        layer_id = self.tops.get(image_id[len("sha256:"):] if image_id.startswith("sha256:") else image_id)
+        while layer_id and layer_id in self.layers:
+            entry = self.layers[layer_id]
+            if entry.get("diff-digest") and self._there(layer_id):
+                found.setdefault(entry["diff-digest"], (layer_id, int(entry.get("diff-size") or 0)))
+            layer_id = entry.get("parent")
         return found
+
+    def _there(self, layer_id: str) -> bool:
+        return (os.path.isfile(os.path.join(self.root, "overlay-layers", layer_id + ".tar-split.gz"))
+                and os.path.isdir(os.path.join(self.root, "overlay", layer_id, "diff")))
 
 
 class LayerCache(object):
@@ -568,10 +575,11 @@ def _analyse(images: t.Mapping[str, t.Mapping[str, t.Any]], cache: LayerCache, r
     if not missing:
         return 0
     store = OverlayStore.find(run) if engine == "buildah" else None
-    stored = {}
+    stored: t.Dict[str, t.Tuple[str, int]] = {}
     if store is not None:
-        stored = {digest: store.layer(digest) for digest in missing}
-        stored = {digest: found for digest, found in stored.items() if found is not None}
+        for info in images.values():
+            stored.update((digest, found) for digest, found in store.chain(info["id"]).items()
+                          if digest in missing and digest not in stored)
     exported = missing - set(stored)
     layout = os.path.join(work_dir, "oci-%d" % os.getpid())
     try:

@@ -50,7 +50,8 @@ def digest(data):
 
 
 def write_store(root):
-    """layers.json, a tar-split per layer (gzip'd JSON lines: raw segments and file entries) and diff dirs."""
+    """layers.json, images.json, a tar-split per layer (gzip'd JSON lines: raw segments and file entries) and
+    diff dirs."""
     os.makedirs(os.path.join(root, "overlay-layers"))
     entries = []
     for name, data in TARS.items():
@@ -70,9 +71,13 @@ def write_store(root):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as handle:
                 handle.write(content)
-        entries.append({"id": name, "diff-digest": digest(data), "diff-size": len(data)})
+        entries.append({"id": name, "parent": None if name == "root" else "root", "diff-digest": digest(data),
+                        "diff-size": len(data)})
     with open(os.path.join(root, "overlay-layers", "layers.json"), "w", encoding="utf-8") as handle:
         json.dump(entries, handle)
+    os.makedirs(os.path.join(root, "overlay-images"))
+    with open(os.path.join(root, "overlay-images", "images.json"), "w", encoding="utf-8") as handle:
+        json.dump([{"id": "id-" + ref, "layer": CHAINS[ref][-1]} for ref in CHAINS], handle)
 
 
 IMAGES = ["podman", "images", "--filter", "label=" + IMAGE_LABEL, "--format", "{{.Repository}}:{{.Tag}}"]

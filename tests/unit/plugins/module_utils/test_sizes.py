@@ -137,14 +137,20 @@ def tar_split(data):
     return gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode())
 
 
+PARENTS = {"rootfs": None, "base": "rootfs", "mariadb": "base", "memcached": "base"}
+
+
 def write_storage(root):
-    """An overlay store holding every layer: layers.json, tar-splits and diff dirs (regular files only:
-    a whiteout is read from the tar-split, never from the diff dir)."""
+    """An overlay store holding every layer: layers.json (IDs, parents, diff digests), images.json (each
+    image's top layer), tar-splits and diff dirs (regular files only: a whiteout is read from the
+    tar-split, never from the diff dir)."""
     os.makedirs(os.path.join(root, "overlay-layers"))
+    os.makedirs(os.path.join(root, "overlay-images"))
     entries = []
     for name, data in sorted(LAYERS.items()):
         layer_id = "id" + name
-        entries.append({"id": layer_id, "diff-digest": digest(data), "diff-size": len(data),
+        entries.append({"id": layer_id, "parent": "id" + PARENTS[name] if PARENTS[name] else None,
+                        "diff-digest": digest(data), "diff-size": len(data),
                         "compressed-diff-digest": digest(data), "compressed-size": len(data)})
         with open(os.path.join(root, "overlay-layers", layer_id + ".tar-split.gz"), "wb") as handle:
             handle.write(tar_split(data))
@@ -156,6 +162,9 @@ def write_storage(root):
                     handle.write(content)
     with open(os.path.join(root, "overlay-layers", "layers.json"), "w", encoding="utf-8") as handle:
         json.dump(entries, handle)
+    images = [{"id": "id-" + ref.split("/")[-1], "layer": "id" + CHAINS[ref][-1]} for ref in CHAINS]
+    with open(os.path.join(root, "overlay-images", "images.json"), "w", encoding="utf-8") as handle:
+        json.dump(images, handle)
 
 
 INFO = ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"]
@@ -382,3 +391,16 @@ def test_an_interrupted_build_drops_the_measures_not_started(tmp_path, overlay):
     _build._collect_measures(measuring, {"memcached": later}, results, interrupted=True)
     assert first.result() is True and later.cancelled()
     assert results == {"memcached": {"ref": "localhost/t/memcached:latest"}} and overlay.calls == []
+
+
+def test_a_layer_stored_in_several_chains_is_read_from_the_image_s_own(tmp_path, overlay):
+    """The same content in another image's chain (an empty layer is in many), listed last and removed
+    meanwhile by another build: the report reads each image's own chain."""
+    path = os.path.join(overlay.root, "overlay-layers", "layers.json")
+    with open(path, encoding="utf-8") as handle:
+        entries = json.load(handle)
+    entries.append({"id": "gone", "parent": "idbase", "diff-digest": digest(LAYERS["memcached"]), "diff-size": 1})
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(entries, handle)
+    result = _sizes.report(Runner(overlay), REFS, str(tmp_path))
+    assert result["layers_read"] == 4 and result["images"]["memcached"]["own_size"] == len(LAYERS["memcached"])
