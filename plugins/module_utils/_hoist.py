@@ -175,13 +175,14 @@ def hoisted(definitions: t.Mapping[str, t.Any],
 
 def describe(report: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     """Lines for the plan's table: what each layer hoisted, for whom and why (empty without layers)."""
-    return "".join(
-        "\nhoisted into %s (under %s) for %s: %s" % (entry["name"], entry["parent"], ", ".join(entry["children"]),
-                                                    entry["reason"] or "%d packages" % len(entry["packages"]))
-        if entry["status"] == "applied" else
-        "\nnot hoisted into %s (under %s) for %s: %s" % (entry["name"], entry["parent"], ", ".join(entry["children"]),
-                                                        entry["status"])
-        for entry in report)
+    lines = []
+    for entry in report:
+        where = "%s (under %s) for %s" % (entry["name"], entry["parent"], ", ".join(entry["children"]))
+        if entry["status"] == "applied":
+            lines.append("\nhoisted into %s: %s" % (where, entry["reason"] or "%d packages" % len(entry["packages"])))
+        else:
+            lines.append("\nnot hoisted into %s: %s" % (where, entry["status"]))
+    return "".join(lines)
 
 
 # ---- generating a decision ------------------------------------------------------------------------------
