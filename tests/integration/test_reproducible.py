@@ -29,28 +29,32 @@ from ansible_collections.containergen.images.plugins.module_utils._command impor
 
 pytestmark = pytest.mark.integration
 
+# Every command gets its own /dev/null as stdin: podman and buildah may turn an inherited one
+# non-blocking, and ansible-playbook (the registry fixture) refuses to run with such a stdin.
 NAMESPACE = "localhost/cg-repro-%s" % uuid.uuid4().hex[:8]
 NAMES = ("base", "mid", "leaf-a", "leaf-b")
 BASE = "localhost/containergen/debian13-rootfs:trixie"
 REGISTRY_PORT = 5472  # the tls_registry fixture (conftest)
 
 
+def command(argv, check=True):
+    """Run argv with its own /dev/null as stdin; returns its standard output."""
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=check).stdout
+
+
 def identity(ref):
     """(image ID = config digest, manifest digest, layer diff IDs, created, labels) of a local image."""
-    data = json.loads(subprocess.run(["podman", "image", "inspect", ref], capture_output=True, text=True,
-                                     check=True).stdout)[0]
+    data = json.loads(command(["podman", "image", "inspect", ref]))[0]
     return {"id": data["Id"], "digest": data["Digest"], "layers": data["RootFS"]["Layers"],
             "created": data["Created"], "labels": data["Config"].get("Labels") or {}}
 
 
 def raw_config(ref):
-    return json.loads(subprocess.run(["skopeo", "inspect", "--config", "--raw", "containers-storage:" + ref],
-                                     capture_output=True, text=True, check=True).stdout)
+    return json.loads(command(["skopeo", "inspect", "--config", "--raw", "containers-storage:" + ref]))
 
 
 def base_created():
-    return int(subprocess.run(["podman", "image", "inspect", "--format", "{{.Created.Unix}}", BASE],
-                              capture_output=True, text=True, check=True).stdout.strip())
+    return int(command(["podman", "image", "inspect", "--format", "{{.Created.Unix}}", BASE]).strip())
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +77,12 @@ def rebuilt(tmp_path_factory):
                      "images": {name: identity("%s/%s:latest" % (NAMESPACE, name)) for name in NAMES}})
         if number == 1:  # the second build replaces the first: keep the first under another tag
             for name in NAMES:
-                subprocess.run(["podman", "tag", runs[0]["images"][name]["id"], "%s/%s:first" % (NAMESPACE, name)],
-                               check=True)
+                command(["podman", "tag", runs[0]["images"][name]["id"], "%s/%s:first" % (NAMESPACE, name)])
     yield {"work": work, "runs": runs}
-    out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                         capture_output=True, text=True, check=False).stdout
+    out = command(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], check=False)
     doomed = [name for name in out.split() if name.startswith(NAMESPACE + "/")]
     if doomed:
-        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
+        command(["podman", "rmi", "--force"] + doomed, check=False)
 
 
 def test_both_runs_built_every_image(rebuilt):
@@ -120,24 +122,22 @@ def test_python_byte_code_is_hash_based(rebuilt, tmp_path):
     check = ("import glob, struct\n"
              "found = glob.glob('/usr/lib/python3/dist-packages/__pycache__/six.*.pyc')\n"
              "print(len(found), struct.unpack('<I', open(found[0], 'rb').read()[4:8])[0] if found else -1)\n")
-    out = subprocess.run(["podman", "run", "--rm", "--network", "none", "--entrypoint", "python3", ref, "-c", check],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = command(["podman", "run", "--rm", "--network", "none", "--entrypoint", "python3", ref, "-c", check]).split()
     assert out[0] == "1" and out[1] == "3", out  # flags 3: hash-based, checked against the source
 
 
 def test_layer_diff_names_the_file_that_differs(rebuilt, tmp_path):
     """The helper the failure message uses: a file changed on purpose is named, and nothing else."""
     ref = "%s/leaf-a:latest" % NAMESPACE
-    container = subprocess.run(["buildah", "from", "--pull=never", "--quiet", "--name",
-                                "cg-repro-diff-%s" % uuid.uuid4().hex[:8], ref],
-                               capture_output=True, text=True, check=True).stdout.strip()
+    # not named cg-*: a build's sweep takes such containers for its own leftovers
+    container = command(["buildah", "from", "--pull=never", "--quiet", "--name",
+                         "repro-diff-%s" % uuid.uuid4().hex[:8], ref]).strip()
     try:
-        subprocess.run(["buildah", "run", "--isolation", "chroot", "--user", "root", container, "--", "/bin/sh", "-c",
-                        "echo changed > /opt/mid/name"], check=True, capture_output=True)
-        subprocess.run(["buildah", "commit", "--quiet", "--rm", container, "%s/leaf-a:changed" % NAMESPACE],
-                       check=True, capture_output=True)
+        command(["buildah", "run", "--isolation", "chroot", "--user", "root", container, "--", "/bin/sh", "-c",
+                 "echo changed > /opt/mid/name"])
+        command(["buildah", "commit", "--quiet", "--rm", container, "%s/leaf-a:changed" % NAMESPACE])
     finally:
-        subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
+        command(["buildah", "rm", container], check=False)
     changes = _layerdiff.diff_images(Runner(), ref, "%s/leaf-a:changed" % NAMESPACE, str(tmp_path))
     assert {(c["layer"], c["path"]) for c in changes} >= {(len(rebuilt["runs"][1]["images"]["leaf-a"]["layers"]),
                                                            "opt/mid/name")}
