@@ -187,10 +187,19 @@ def wait_port(port: int) -> None:
     raise SystemExit("nothing answers on 127.0.0.1:%d" % port)
 
 
+def remove_images(namespace: str) -> None:
+    out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                         text=True, check=False).stdout
+    doomed = [ref for ref in out.split() if ref.startswith(namespace + "/")]
+    if doomed:
+        subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
+
+
 def rebuild(args: argparse.Namespace) -> int:
     work = args.work
     if os.path.exists(work):
         shutil.rmtree(work)
+    remove_images(args.namespace)  # a first build from scratch: no image of an earlier run
     repo = os.path.join(work, "repo")
     os.makedirs(repo)
     debs = {version: make_deb(work, version) for version in ("1.0", "2.0")}
@@ -215,15 +224,16 @@ def rebuild(args: argparse.Namespace) -> int:
                       "local_namespace": args.namespace, "lock_dir": os.path.join(work, "locks"),
                       "lock_file": os.path.join(work, "images.lock")}
     steps = []
+    own_layers: dict = {}
 
-    def step(label: str, force: bool = False) -> dict:
+    def step(label: str, force: bool = False, tag: str = "latest") -> dict:
         start = time.monotonic()
         summary = _pipeline.build_images(_pipeline.BuildOptions.from_params(dict(build_params, force=force)))
         built_seconds = time.monotonic() - start
         if summary["images_failed"]:
             raise SystemExit("%s: build failed: %s" % (label, summary["images_failed"]))
         start = time.monotonic()
-        published = _pipeline.publish_images(_pipeline.PublishOptions.from_params(publish_params))
+        published = _pipeline.publish_images(_pipeline.PublishOptions.from_params(dict(publish_params, tag=tag)))
         reports = {}
         if label.startswith("refresh"):  # what a deployer reads: the revision diff of each new revision
             registry = _pipeline.registry_client(_pipeline.PublishOptions.from_params(publish_params))
@@ -250,25 +260,31 @@ def rebuild(args: argparse.Namespace) -> int:
         wait_port(args.port)
         wait_port(args.registry_port)
         step("first build (1.0)")
+        # the bytes of rebuilding everything when layers are not reproducible (kolla's and TCIB's way):
+        # each image's own layer (one per image) sent again; the base's file system layer is shared
+        registry = _pipeline.registry_client(_pipeline.PublishOptions.from_params(publish_params))
+        own_layers = {name: registry.layer_sizes(name, "latest-1")[-1][1] for name in ["base"] + INFRA}
         publish_deb(repo, debs["2.0"])
         step("refresh after 2.0")
         step("no-op rerun")
-        step("full rebuild (force)", force=True)
+        # what rebuilding everything costs: every image built again and pushed (to a new tag of the same
+        # repositories, so that the blobs the registry has already, the base's, are not sent again)
+        step("full rebuild (force), pushed as tag full", force=True, tag="full")
     finally:
         for server in servers:
             server.terminate()
             server.wait(timeout=30)
-        out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
-                             text=True, check=False).stdout
-        doomed = [ref for ref in out.split() if ref.startswith(args.namespace + "/")]
-        if doomed and not args.keep:
-            subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
-    data = {"images": ["base"] + INFRA, "package_in": WITH_PACKAGE, "steps": steps, "cores": os.cpu_count()}
+        if not args.keep:
+            remove_images(args.namespace)
+    data = {"images": ["base"] + INFRA, "package_in": WITH_PACKAGE, "steps": steps, "cores": os.cpu_count(),
+            "own_layer_bytes": own_layers}
     lines = ["# One package update against a full rebuild", "",
              "`bench/freshness.py rebuild`: base and the infra images %s of the collection's definitions, a "
              "local apt repository (apt-ftparchive, HTTP on localhost) as an extra source of base, its package "
              "`%s` in %s; published to a local registry (distribution 2.8, plain HTTP on loopback); %d cores. "
-             "Build seconds: under the build lock (waiting for other builds of the host not counted)."
+             "Build seconds: under the build lock (waiting for other builds of the host not counted). The full "
+             "rebuild is pushed under a new tag: `latest` would get no revision, as its version manifests did not "
+             "change."
              % (", ".join(INFRA), PACKAGE, " and ".join(WITH_PACKAGE), os.cpu_count() or 0), "",
              "| step | images built | build s | images pushed | MB sent | blobs sent | publish s | load |",
              "|---|---|---|---|---|---|---|---|"]
@@ -279,6 +295,10 @@ def rebuild(args: argparse.Namespace) -> int:
             entry["build_seconds"], len(entry["pushed"]),
             (" (%s)" % ", ".join(entry["pushed"])) if 0 < len(entry["pushed"]) < entry["images"] else "",
             entry["bytes_sent"] / 1e6, entry["blobs_sent"], entry["publish_seconds"], entry["load"]))
+    lines += ["", "Every image's own layer (what a rebuild of everything sends when layers are not bit-for-bit "
+              "reproducible; the base file system's layer is shared and never sent again): %.1f MB (%s)."
+              % (sum(own_layers.values()) / 1e6,
+                 ", ".join("%s %.1f" % (name, size / 1e6) for name, size in sorted(own_layers.items())))]
     for entry in steps:
         for name, report in sorted(entry["reports"].items()):
             lines += ["", "`image_report` of %s after the step \"%s\":" % (name, entry["step"]), "", "```"] + report + ["```"]

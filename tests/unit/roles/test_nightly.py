@@ -45,7 +45,7 @@ def changelog(tmp_path, images):
 
 def test_the_changelog_has_a_section_per_new_revision(tmp_path):
     text = changelog(tmp_path, [
-        {"name": "memcached", "action": "pushed", "revision": 2, "ref": "r/ns/memcached:latest-2@sha256:aa"},
+        {"name": "memcached", "action": "pushed", "revision": 2, "ref": "r/ns/memcached:latest-2", "digest": "sha256:aa"},
         {"name": "redis", "action": "pushed", "revision": 1, "ref": "r/ns/redis:latest-1@sha256:bb"},
         {"name": "cron", "action": "unchanged", "revision": 4, "ref": "r/ns/cron:latest-4@sha256:cc"},
     ])
