@@ -159,11 +159,13 @@ def main():
     parser.add_argument("--namespace", default="localhost/cgbench")
     parser.add_argument("--keep-base", action="store_true", help="reuse the bootstrapped base image")
     parser.add_argument("--output", default=os.path.join(REPO, "bench", "results"))
+    parser.add_argument("--work-dir", dest="work_root", default="/var/tmp/containergen-bench",
+                        help="work dirs of the runs (default: %(default)s)")
     parser.add_argument("--engine", dest="engines", action="append", choices=["buildah", "docker"],
                         help="engine to measure (repeatable; default: buildah and docker)")
     args = parser.parse_args()
     engines = args.engines or ["buildah", "docker"]
-    work_root = "/var/tmp/containergen-bench"
+    work_root = args.work_root
     remove_namespace(args.namespace)
     bootstrap_seconds = None
     if not args.keep_base:
