@@ -54,7 +54,7 @@ options:
     choices: [buildah, docker]
     default: buildah
   work_dir:
-    description: Directory of the layer cache (C(sizes/layers)) and the temporary export.
+    description: Directory of the layer cache (C(sizes/layers)) and of the temporary export of stores not read in place.
     type: path
     default: /var/tmp/containergen
   top:
@@ -147,7 +147,7 @@ table:
   returned: success
   type: str
 layers_read:
-  description: Layers exported and analysed by this run (the others came from the cache).
+  description: Layers read and analysed by this run (the others came from the cache).
   returned: success
   type: int
 seconds:
