@@ -229,6 +229,14 @@ images:
       description: With O(keep_failed), the working container kept of a failed image.
       type: str
       returned: when O(keep_failed) is true and the image failed
+    sizes_seconds:
+      description: With O(sizes), the seconds the size measures of the image's new layers took (beside the build).
+      type: float
+      returned: when O(sizes) is true and the image was built
+    sizes_error:
+      description: With O(sizes), why the image could not be measured (one line; the image is built all the same).
+      type: str
+      returned: when O(sizes) is true and measuring failed
     error:
       description: Why it failed.
       type: str
