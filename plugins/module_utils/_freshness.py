@@ -55,9 +55,13 @@ Updates = t.Dict[str, t.List[str]]  # {package: [installed, candidate]}
 
 # ---- version ordering -----------------------------------------------------------------------------
 
+def _digit(char: str) -> bool:
+    return "0" <= char <= "9" and len(char) == 1  # C's isdigit(): ASCII only
+
+
 def _dpkg_order(char: str) -> int:
     # dpkg's order(): '~' before everything (even the end), letters before non-letters
-    if char.isdigit():
+    if _digit(char):
         return 0
     if char.isalpha() and char.isascii():
         return ord(char)
@@ -71,7 +75,7 @@ def _dpkg_verrevcmp(left: str, right: str) -> int:
     i = j = 0
     while i < len(left) or j < len(right):
         first_diff = 0
-        while (i < len(left) and not left[i].isdigit()) or (j < len(right) and not right[j].isdigit()):
+        while (i < len(left) and not _digit(left[i])) or (j < len(right) and not _digit(right[j])):
             a_order = _dpkg_order(left[i] if i < len(left) else "")
             b_order = _dpkg_order(right[j] if j < len(right) else "")
             if a_order != b_order:
@@ -81,13 +85,13 @@ def _dpkg_verrevcmp(left: str, right: str) -> int:
             i += 1
         while j < len(right) and right[j] == "0":
             j += 1
-        while i < len(left) and left[i].isdigit() and j < len(right) and right[j].isdigit():
+        while i < len(left) and _digit(left[i]) and j < len(right) and _digit(right[j]):
             if not first_diff:
                 first_diff = ord(left[i]) - ord(right[j])
             i, j = i + 1, j + 1
-        if i < len(left) and left[i].isdigit():
+        if i < len(left) and _digit(left[i]):
             return 1
-        if j < len(right) and right[j].isdigit():
+        if j < len(right) and _digit(right[j]):
             return -1
         if first_diff:
             return first_diff
