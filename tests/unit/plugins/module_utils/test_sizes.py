@@ -24,7 +24,10 @@ import pytest
 
 from ansible_collections.containergen.images.plugins.module_utils import _build, _sizes
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner
-from ansible_collections.containergen.images.plugins.module_utils._contract import IMAGE_LABEL, MANIFEST_LABEL
+from ansible_collections.containergen.images.plugins.module_utils._contract import (
+    FINGERPRINT_LABEL, IMAGE_LABEL, MANIFEST_LABEL,
+)
+from ansible_collections.containergen.images.plugins.module_utils._plan import PlannedImage
 
 PERL = b"p" * 5000  # the same file in two sibling layers
 PERL_LIST = b"/usr\n/usr/share\n/usr/share/perl\n/usr/share/perl/Config.pm\n"  # dpkg's file list of perl
@@ -404,3 +407,43 @@ def test_a_layer_stored_in_several_chains_is_read_from_the_image_s_own(tmp_path,
         json.dump(entries, handle)
     result = _sizes.report(Runner(overlay), REFS, str(tmp_path))
     assert result["layers_read"] == 4 and result["images"]["memcached"]["own_size"] == len(LAYERS["memcached"])
+
+
+class BuiltEngine(object):
+    """The engine seam as build_plan uses it, in memory: memcached is up to date, the rest is built."""
+
+    name = "buildah"
+
+    def __init__(self):
+        self.images = {"localhost/t/memcached:latest": {"id": "id-memcached:latest", "size": 1,
+                                                        "labels": {FINGERPRINT_LABEL: "fp-memcached"}}}
+
+    def list_images(self, run):  # pylint: disable=unused-argument
+        return dict(self.images)
+
+    def build_image(self, run, item, profile, directory, options):  # pylint: disable=unused-argument,too-many-arguments
+        image_id = "id-" + item.ref.split("/")[-1]
+        self.images[item.ref] = {"id": image_id, "size": 1, "labels": {FINGERPRINT_LABEL: item.fingerprint}}
+        return {"image_id": image_id, "timings": {}, "manifest": {}}
+
+    def remove_image(self, run, image_id):  # pylint: disable=unused-argument
+        raise AssertionError("nothing is replaced")
+
+
+def test_build_plan_measures_the_images_it_built_and_only_those(tmp_path, overlay):
+    plan = [PlannedImage(name, parent, "localhost/t/%s:latest" % name,
+                         "localhost/t/%s:latest" % parent if parent else "localhost/t/rootfs:trixie",
+                         [("run", "true")], [], {}, "fp-" + name, 1 if parent else 0)
+            for name, parent in (("base", None), ("mariadb", "base"), ("memcached", "base"))]
+    options = _build.BuildOptions(threads=1, log_dir=str(tmp_path / "logs"), sizes_dir=str(tmp_path / "sizes"))
+    results = {result["name"]: result for result in _build.build_plan(
+        Runner(overlay), BuiltEngine(), plan, {"name": "t"},
+        {item.name: types.SimpleNamespace(directory=str(tmp_path)) for item in plan}, options)}
+    assert {name: result["status"] for name, result in results.items()} == {
+        "base": "built", "mariadb": "built", "memcached": "skipped"}
+    assert overlay.calls == [["podman", "image", "inspect", "localhost/t/base:latest"], INFO,
+                             ["podman", "image", "inspect", "localhost/t/mariadb:latest"], INFO]
+    assert "sizes_seconds" in results["base"] and "sizes_seconds" in results["mariadb"]
+    assert "sizes_seconds" not in results["memcached"]
+    # the report after the build reads only what the build did not measure: memcached's own layer
+    assert _sizes.report(Runner(overlay), REFS, str(tmp_path / "sizes"))["layers_read"] == 1
