@@ -365,6 +365,9 @@ def test_sbom_artifacts_refer_to_the_image_and_an_unchanged_republish_sends_noth
         assert not first.get("failed"), first.get("msg")
         [result] = first["images"]
         assert result["action"] == "pushed" and first["sbom_attached"] == ["epsilon"] and result["signed"]
+        # the registry password (read from the authfile for the HTTP API) is nowhere in the result or its invocation
+        password = registry["variables"]["registry_users"][0]["password"]
+        assert password not in json.dumps(first)
         digest, sboms = result["digest"], result["sbom"]
         # made by the publish (none was there), for this very image
         local_id = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", "%s/epsilon:latest" % LOCAL_NS],
