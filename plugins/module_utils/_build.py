@@ -271,8 +271,10 @@ def build_plan(runner: t.Any, engine: Engine, plan: t.List[t.Any], profile: t.Ma
             block(child, reason, status)
 
     events.emit("plan", images=[item.name for item in plan], threads=options.threads)
-    # The size report's layer measures, taken while the rest builds (a new layer is still in the page cache)
-    measuring = concurrent.futures.ThreadPoolExecutor(max_workers=1) if options.sizes_dir else None
+    # The size report's layer measures, taken while the rest builds (a new layer is still in the page cache).
+    # Only where layers are read in place: docker's would be exported image by image (the report exports once).
+    measuring = (concurrent.futures.ThreadPoolExecutor(max_workers=1)
+                 if options.sizes_dir and engine.name == "buildah" else None)
     measures: t.Dict[str, concurrent.futures.Future] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=options.threads) as pool:
         futures = {pool.submit(work, item): item for item in children.get(None, [])}

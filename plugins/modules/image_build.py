@@ -100,7 +100,8 @@ options:
       - Measure every image built for the size report (module M(containergen.images.image_sizes)) while the rest
         builds - its new layers' sizes, files and gzip and zstd sizes - into its layer cache in C(sizes/) of
         O(work_dir), so that the report after the build reads no layer. A measure that fails is named in the
-        image's C(sizes_error); the image is built all the same.
+        image's C(sizes_error); the image is built all the same. Only with the buildah engine (its layers are
+        read in place); with docker the report measures the set after the build, exporting it once.
     type: bool
     default: false
   refresh_base:

@@ -430,15 +430,23 @@ class BuiltEngine(object):
         raise AssertionError("nothing is replaced")
 
 
-def test_build_plan_measures_the_images_it_built_and_only_those(tmp_path, overlay):
-    plan = [PlannedImage(name, parent, "localhost/t/%s:latest" % name,
+def small_plan():
+    return [PlannedImage(name, parent, "localhost/t/%s:latest" % name,
                          "localhost/t/%s:latest" % parent if parent else "localhost/t/rootfs:trixie",
                          [("run", "true")], [], {}, "fp-" + name, 1 if parent else 0)
             for name, parent in (("base", None), ("mariadb", "base"), ("memcached", "base"))]
+
+
+def build_small_plan(tmp_path, run, engine):
+    plan = small_plan()
     options = _build.BuildOptions(threads=1, log_dir=str(tmp_path / "logs"), sizes_dir=str(tmp_path / "sizes"))
-    results = {result["name"]: result for result in _build.build_plan(
-        Runner(overlay), BuiltEngine(), plan, {"name": "t"},
-        {item.name: types.SimpleNamespace(directory=str(tmp_path)) for item in plan}, options)}
+    return {result["name"]: result for result in _build.build_plan(
+        run, engine, plan, {"name": "t"}, {item.name: types.SimpleNamespace(directory=str(tmp_path)) for item in plan},
+        options)}
+
+
+def test_build_plan_measures_the_images_it_built_and_only_those(tmp_path, overlay):
+    results = build_small_plan(tmp_path, Runner(overlay), BuiltEngine())
     assert {name: result["status"] for name, result in results.items()} == {
         "base": "built", "mariadb": "built", "memcached": "skipped"}
     assert overlay.calls == [["podman", "image", "inspect", "localhost/t/base:latest"], INFO,
@@ -447,3 +455,11 @@ def test_build_plan_measures_the_images_it_built_and_only_those(tmp_path, overla
     assert "sizes_seconds" not in results["memcached"]
     # the report after the build reads only what the build did not measure: memcached's own layer
     assert _sizes.report(Runner(overlay), REFS, str(tmp_path / "sizes"))["layers_read"] == 1
+
+
+def test_with_docker_the_build_leaves_measuring_to_the_report(tmp_path, overlay):
+    docker = BuiltEngine()
+    docker.name = "docker"
+    results = build_small_plan(tmp_path, Runner(overlay), docker)
+    assert results["base"]["status"] == "built" and "sizes_seconds" not in results["base"]
+    assert overlay.calls == []
