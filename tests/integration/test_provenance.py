@@ -298,6 +298,18 @@ def test_sbom_of_a_built_image_lists_every_dpkg_package_with_distro_purls(images
     assert all("distro=debian-12" in purl for purl in debs.values())
     assert {a["comment"] for a in spdx["annotations"]} >= {"containergen:fingerprint=fp-a-" + RUN_ID,
                                                            "containergen:manifest-digest=m-a-" + RUN_ID}
+    # validated by the reference libraries: spdx-tools (SPDX 2.3 rules) and the CycloneDX 1.6 JSON schema
+    from spdx_tools.spdx.parser.parse_anything import parse_file  # pylint: disable=import-outside-toplevel
+    from spdx_tools.spdx.validation.document_validator import (  # pylint: disable=import-outside-toplevel
+        validate_full_spdx_document,
+    )
+    from cyclonedx.schema import SchemaVersion  # pylint: disable=import-outside-toplevel
+    from cyclonedx.validation.json import JsonStrictValidator  # pylint: disable=import-outside-toplevel
+
+    problems = validate_full_spdx_document(parse_file(paths["spdx"]))
+    assert not problems, [p.validation_message for p in problems[:5]]
+    with open(paths["cyclonedx"], encoding="utf-8") as handle:
+        assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(handle.read()) is None
     # CycloneDX 1.6: the same packages, our labels as metadata properties
     assert (cdx["bomFormat"], cdx["specVersion"]) == ("CycloneDX", "1.6")
     assert cdx["serialNumber"].startswith("urn:uuid:")
