@@ -6,9 +6,10 @@ A tiny package (cgfresh-hello) is made with dpkg-deb in two versions and served 
 repository made with apt-ftparchive over HTTP on localhost. The chain base → mid (installs the
 package) → leaf, and sib (without it) on base, is built with version 1; version 2 is published; the
 update check marks exactly mid and leaf stale; the build with refresh=updates rebuilds only those;
-the next run is a no-op. The same check with the docker engine, on the version 1 images loaded into
-the Docker daemon, finds the same. Nothing is stubbed: buildah builds, podman and docker run the
-checks, apt resolves.
+the next run is a no-op. Publishing to a registry after each build mints a new revision for exactly
+mid and leaf, whose revision diff names the update. The same check with the docker engine, on the
+version 1 images loaded into the Docker daemon, finds the same. Nothing is stubbed: buildah builds,
+podman and docker run the checks, apt resolves, distribution stores the revisions.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
-from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # noqa: E402
+from ansible_collections.containergen.images.plugins.module_utils import _pipeline, _publish  # noqa: E402
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # noqa: E402
 
 NAMESPACE = "localhost/cg-fresh-%s" % uuid.uuid4().hex[:8]
 PACKAGE = "cgfresh-hello"
 PORTS = range(8474, 8480)  # 8473: bench/freshness.py rebuild
+REGISTRY_PORT = 5473  # a plain-HTTP registry on loopback: revisions are the point here, TLS is tested elsewhere
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +128,37 @@ def docker_answers():
                           check=False).returncode == 0
 
 
+def start_registry(work):
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", REGISTRY_PORT)) == 0:
+            pytest.fail("port %d is taken: the registry of this test cannot start" % REGISTRY_PORT)
+    directory = work / "registry"
+    directory.mkdir()
+    (directory / "config.yml").write_text(json.dumps({
+        "version": 0.1, "log": {"level": "warn"}, "http": {"addr": "127.0.0.1:%d" % REGISTRY_PORT},
+        "storage": {"filesystem": {"rootdirectory": str(directory / "data")}, "delete": {"enabled": True}}}),
+        encoding="utf-8")
+    process = subprocess.Popen(["docker-registry", "serve", str(directory / "config.yml")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _attempt in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", REGISTRY_PORT), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    pytest.fail("the registry did not answer on 127.0.0.1:%d" % REGISTRY_PORT)
+
+
+def publish_params(work):
+    return {"registry": "127.0.0.1:%d" % REGISTRY_PORT, "namespace": "fresh", "tls_verify": False,
+            "local_namespace": NAMESPACE, "lock_dir": str(work / "locks"), "lock_file": str(work / "images.lock")}
+
+
+def publish_images(work):
+    return _pipeline.publish_images(_pipeline.PublishOptions.from_params(publish_params(work)))
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     work = tmp_path_factory.mktemp("fresh", numbered=True)
@@ -140,6 +173,7 @@ def world(tmp_path_factory):
     write_definitions(definitions, port)
     state = {"work": work, "repo": repo, "debs": debs, "definitions": definitions, "runs": {}}
     try:
+        state["registry"] = start_registry(work)
         for _attempt in range(50):  # the server is up when it answers
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -147,6 +181,7 @@ def world(tmp_path_factory):
             except OSError:
                 time.sleep(0.1)
         state["runs"]["v1"] = playbook(work / "build", definitions, "v1", "updates")
+        state["published"] = {"v1": publish_images(work)}
         state["ids_v1"] = {r["name"]: r["image_id"] for r in state["runs"]["v1"]["images"]}
         state["manifests_v1"] = {name: json.loads(labels(name)["containergen.manifest"]) for name in state["ids_v1"]}
         state["plan_v1"] = plan(definitions, "updates")
@@ -166,12 +201,18 @@ def world(tmp_path_factory):
             state["plan_v2_docker"] = plan(definitions, "updates", engine="docker")
         state["plan_v2_none"] = plan(definitions, "none")
         state["runs"]["v2"] = playbook(work / "build", definitions, "v2", "updates")
+        state["published"]["v2"] = publish_images(work)
+        registry = _pipeline.registry_client(_pipeline.PublishOptions.from_params(publish_params(work)))
+        state["reports"] = {name: _publish.report(registry, name, tag="latest") for name in ("mid", "leaf")}
         state["runs"]["v3"] = playbook(work / "build", definitions, "v3", "updates")
+        state["published"]["v3"] = publish_images(work)
         state["plan_v3_none"] = plan(definitions, "none")
         yield state
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process in (server, state.get("registry")):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                              text=True, check=False).stdout
         doomed = [name for name in out.split() if name.startswith(NAMESPACE + "/")]
@@ -231,6 +272,26 @@ def test_the_next_run_is_a_no_op_with_or_without_refresh(world):
     assert world["runs"]["v3"]["updates"]["images"] == {}
     assert {image["name"]: image["status"] for image in world["plan_v3_none"]["images"]} == {
         name: "up to date" for name in ("base", "mid", "leaf", "sib")}
+
+
+def test_publish_mints_a_revision_for_exactly_the_rebuilt_images(world):
+    published = world["published"]
+    assert sorted(published["v1"]["pushed"]) == ["base", "leaf", "mid", "sib"]
+    assert sorted(published["v2"]["pushed"]) == ["leaf", "mid"]
+    assert sorted(published["v2"]["unchanged"]) == ["base", "sib"]
+    revisions = {item["name"]: item["revision"] for item in published["v2"]["images"]}
+    assert revisions == {"base": 1, "sib": 1, "mid": 2, "leaf": 2}
+    assert published["v3"]["pushed"] == [] and published["v3"]["bytes_sent"] == 0
+    lock = (world["work"] / "images.lock.yaml").read_text(encoding="utf-8")
+    assert "/fresh/mid:latest-2@sha256:" in lock and "/fresh/sib:latest-1@sha256:" in lock
+
+
+def test_the_revision_diff_names_the_package_update_and_why(world):
+    for name in ("mid", "leaf"):
+        report = world["reports"][name]
+        assert report["summary"] == "%s: +0 -0 ~1 packages (latest-1 -> latest-2)" % name
+        assert report["updated"] == {PACKAGE: ["1.0", "2.0"]}
+        assert report["refresh"] == ["%s=2.0" % PACKAGE]
 
 
 def test_the_docker_engine_finds_the_same_updates(world):
