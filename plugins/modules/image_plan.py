@@ -123,8 +123,9 @@ updates:
   description:
     - The update check (O(refresh=updates)); C(images) maps each image to its C(status) (V(up to date), V(stale),
       V(stale (parent)), V(changed definition), V(absent)), C(updates) (each package mapped to
-      C([installed, candidate])) and C(salt); C(salts) lists the images with updates of their own; C(base) the base image's updates; C(seconds)
-      the time of the check.
+      C([installed, candidate])) and C(salt); C(salts) lists the images with updates of their own; C(base) the
+      base image's updates; C(containers) the number of throwaway containers the check ran (a few per run,
+      whatever the number of images); C(seconds) the time of the check.
   returned: when O(refresh=updates) and O(inspect_local=true)
   type: dict
 """
