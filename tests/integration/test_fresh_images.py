@@ -199,6 +199,9 @@ def world(tmp_path_factory):
         state["plan_v2_seconds"] = time.monotonic() - start
         if state["docker"]:
             state["plan_v2_docker"] = plan(definitions, "updates", engine="docker")
+            state["build_v2_docker"] = _pipeline.build_images(_pipeline.BuildOptions.from_params({
+                "definitions_path": str(definitions), "namespace": NAMESPACE, "engine": "docker",
+                "work_dir": str(work / "docker-build"), "refresh": "updates", "timeout": 600}))
         state["plan_v2_none"] = plan(definitions, "none")
         state["runs"]["v2"] = playbook(work / "build", definitions, "v2", "updates")
         state["published"]["v2"] = publish_images(work)
@@ -302,6 +305,10 @@ def test_the_docker_engine_finds_the_same_updates(world):
     assert {image["name"]: image["status"] for image in result["images"]} == {
         "base": "up to date", "mid": stale, "leaf": stale, "sib": "up to date"}
     assert result["updates"]["salts"] == world["plan_v2"]["updates"]["salts"]
+    # and its build rebuilds exactly those, in the Docker daemon
+    summary = world["build_v2_docker"]
+    assert summary["engine"] == "docker"
+    assert statuses(summary) == {"base": "skipped", "mid": "built", "leaf": "built", "sib": "skipped"}
 
 
 def test_update_check_time(world):
