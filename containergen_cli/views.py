@@ -19,15 +19,44 @@ MARKER = "containergen-manifest"
 
 
 def add_arguments(sub: t.Any) -> None:
-    core.add_image_arguments(sub.add_parser("list", help="images of the definitions tree: parent and local status"))
-    for name, text in (("show", "a local image: reference, ID, size, labels and its packages"),
-                       ("render", "the Containerfile of an image (what --engine docker builds)")):
-        parser = sub.add_parser(name, help=text)
-        parser.add_argument("image", help="image name, such as keystone")
-        core.add_image_arguments(parser)
+    add_list_arguments(sub.add_parser("list", help="images of the definitions tree: parent, local status, published "
+                                                   "revision (and with --registry-status whether the registry has it)"))
+    add_show_arguments(sub.add_parser("show", help="a local image: reference, ID, size, labels, packages, layers and "
+                                                   "revisions"))
+    parser = sub.add_parser("render", help="the Containerfile of an image (what --engine docker builds)")
+    parser.add_argument("image", help="image name, such as keystone")
+    core.add_image_arguments(parser)
     add_graph_arguments(sub.add_parser("graph", help="the dependency tree of the plan, as DOT or as an SVG picture"))
     add_diff_arguments(sub.add_parser(
         "diff", help="packages added, removed and updated between two images (local, registry, lock file entry)"))
+
+
+def add_status_arguments(parser: argparse.ArgumentParser) -> None:
+    """--lock-file, --authfile, --registry-status: where list and show read the published revisions."""
+    parser.add_argument("--lock-file", dest="lock_file", default=default_lock_file(),
+                        help="lock file written by publish, path without extension; its entries of --registry/"
+                             "--namespace give each image's published revision (default: %(default)s)")
+    parser.add_argument("--authfile", default=core.DEFAULT_AUTHFILE,
+                        help="registry credentials file for --registry-status; when given, it must exist "
+                             "(default: %(default)s)")
+    parser.add_argument("--registry-status", dest="registry_status", action="store_true",
+                        help="also ask --registry whether it still holds each published revision (show: and its "
+                             "TAG-N revisions)")
+
+
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    core.add_image_arguments(parser)
+    add_status_arguments(parser)
+
+
+def add_show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="image name, such as keystone")
+    core.add_image_arguments(parser)
+    add_status_arguments(parser)
+
+
+def default_lock_file() -> str:
+    return os.path.join(core.stage_options().WORK_DIR, "images.lock")
 
 
 def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,14 +79,130 @@ def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
                         help="namespace of local:NAME images (default: %(default)s)")
 
 
+# ---- list and show: local status, lock file revisions, registry status ---------------------------------
+
+LOCAL_STATES = ("up to date", "differs", "absent")
+
+
+def _status_checks() -> t.List[t.Tuple[str, str, t.Callable[[t.Any], t.Optional[str]], bool]]:
+    options = core._collection_utils()[0]  # pylint: disable=protected-access
+    return [("--lock-file", "lock_file", _lock_file_problem, False),
+            ("--authfile", "authfile", lambda v: None if v == core.DEFAULT_AUTHFILE else options.existing_file(v),
+             False)]
+
+
+def _lock_file_problem(value: str) -> t.Optional[str]:
+    """The default lock file may be absent (nothing published yet); a given one must be there."""
+    if not value or value.endswith("/"):
+        return "must be a file path without extension, such as /srv/images.lock"
+    if value == default_lock_file():
+        return None
+    return registry_verbs._lock_base(value)  # pylint: disable=protected-access
+
+
+def lock_entries(args: argparse.Namespace) -> t.Tuple[t.Dict[str, str], t.Optional[str]]:
+    """({repository: ref}, the file read) of --lock-file; ({}, None) when the default one does not exist."""
+    from containergen_cli import export  # pylint: disable=import-outside-toplevel
+    if not any(os.path.isfile(args.lock_file + ext) for ext in (".json", ".yaml", "")):
+        return {}, None
+    return registry_verbs._entries(args.lock_file), export.lock_path(args.lock_file)  # pylint: disable=protected-access
+
+
+def _published(entries: t.Mapping[str, str], repository: str) -> t.Dict[str, t.Optional[str]]:
+    """{"revision", "digest"} of repository's lock file entry (None, None when it has none)."""
+    from ansible_collections.containergen.images.plugins.module_utils import _publish  # pylint: disable=import-outside-toplevel
+    ref = entries.get(repository)
+    if not ref:
+        return {"revision": None, "digest": None}
+    _repo, tag, digest = _publish.parse_lock_ref(ref)
+    return {"revision": tag, "digest": digest}
+
+
+def _registry(args: argparse.Namespace) -> t.Any:
+    return registry_verbs.registry_client(args.registry, args.namespace, args.authfile)
+
+
+def _unreachable(args: argparse.Namespace, exc: BaseException) -> core.CLIError:
+    output = getattr(exc, "output", "") or str(exc)
+    messages = re.findall(r'msg="((?:[^"\\]|\\.)*)"', output)  # skopeo's own message, without its log prefix
+    text = " ".join((messages[-1].replace('\\"', '"') if messages else output).split())
+    return core.CLIError("--registry %s: cannot read the registry (--registry-status): %s" % (
+        args.registry, text[:300]))
+
+
+def registry_state(registry: t.Any, name: str, revision: t.Optional[str], digest: t.Optional[str]) -> str:
+    """Whether the registry still holds the locked revision: present, moved (the tag names another digest),
+    missing, or unpublished (no lock file entry)."""
+    if not revision:
+        return "unpublished"
+    info = registry.inspect(name, revision)
+    if info is None:
+        return "missing"
+    return "present" if info["digest"] == digest else "moved"
+
+
+def _local_state(info: t.Optional[t.Mapping[str, t.Any]], fingerprint: str) -> str:
+    from ansible_collections.containergen.images.plugins.module_utils import _contract  # pylint: disable=import-outside-toplevel
+    if info is None:
+        return "absent"
+    return "up to date" if (info.get("labels") or {}).get(_contract.FINGERPRINT_LABEL) == fingerprint else "differs"
+
+
+class _ListedEngine(object):
+    """The engine, its store listed once: the plan and the local status read the same listing."""
+
+    def __init__(self, engine: t.Any, images: t.Dict[str, t.Any]) -> None:
+        self._engine, self._images = engine, images
+
+    def list_images(self, run: t.Any) -> t.Dict[str, t.Any]:  # pylint: disable=unused-argument
+        return self._images
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._engine, name)
+
+
+def _short(digest: t.Optional[str]) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
 def list_images(args: argparse.Namespace) -> t.Dict[str, t.Any]:
-    planned = core.plan(args)
-    rows = [("image", "parent", "status", "reference")]
-    rows += [(item["name"], item["parent"] or "(%s)" % item["from"], item["status"] or "-", item["ref"])
-             for item in planned["images"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows]
-    return {"images": [{key: item[key] for key in ("name", "parent", "status", "ref")} for item in planned["images"]],
+    from ansible_collections.containergen.images.plugins.module_utils import _engines, _pipeline  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._command import CommandError, Runner  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._definitions import DefinitionError  # pylint: disable=import-outside-toplevel
+    core.check_args("list", args)
+    registry_verbs.check("list", args, _status_checks())
+    entries, lock_file = lock_entries(args)
+    options = core.plan_options(args)
+    runner = Runner()
+    engine = _engines.make_engine(options)
+    store = engine.list_images(runner)
+    try:
+        planned = _pipeline.plan_images(options, runner=runner, engine=_ListedEngine(engine, store))
+    except DefinitionError as exc:
+        raise core.CLIError(core.definition_problems(exc.problems))
+    registry = _registry(args) if args.registry_status else None
+    images = []
+    for item in planned["images"]:
+        row = {key: item[key] for key in ("name", "parent", "status", "ref")}
+        row["local"] = _local_state(store.get(item["ref"]), item["fingerprint"])
+        row["repository"] = "%s/%s/%s" % (args.registry, args.namespace.strip("/"), item["name"])
+        row.update(_published(entries, row["repository"]))
+        row["registry"] = None
+        if registry is not None:
+            try:
+                row["registry"] = registry_state(registry, item["name"], row["revision"], row["digest"])
+            except CommandError as exc:
+                raise _unreachable(args, exc)
+        images.append(row)
+    header = ["image", "parent", "local", "build", "revision", "digest"] + (["registry"] if registry else []) \
+        + ["reference"]
+    rows = [header] + [[row["name"], row["parent"] or "(%s)" % item["from"], row["local"], row["status"] or "-",
+                        row["revision"] or "-", _short(row["digest"])]
+                       + ([row["registry"]] if registry else []) + [row["ref"]]
+                       for row, item in zip(images, planned["images"])]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
+    return {"images": images, "lock_file": lock_file, "registry_checked": registry is not None,
             "table": "\n".join(lines)}
 
 
@@ -89,10 +234,76 @@ def render(args: argparse.Namespace) -> t.Dict[str, t.Any]:
             "table": text.rstrip("\n")}
 
 
+def layers(run: t.Any, engine: str, docker_host: str, image_id: str, ref: str, parent_ref: t.Optional[str]
+           ) -> t.List[t.Dict[str, t.Any]]:
+    """[{"digest" (diff ID), "size" (uncompressed bytes; None when the store does not say), "own"}] of ref,
+    bottom first. own: the layers above its parent's (None when the parent is not in the store)."""
+    from ansible_collections.containergen.images.plugins.module_utils import _sizes  # pylint: disable=import-outside-toplevel
+    tool = [_sizes.STORES[engine][0]] + (["-H", docker_host] if engine == "docker" and docker_host else [])
+
+    def diff_ids(target: str, check: bool) -> t.Optional[t.List[str]]:
+        rc, out, _err = run(tool + ["image", "inspect", target], check=check)
+        if rc != 0:
+            return None
+        try:
+            items = json.loads(out or "[]")
+        except ValueError:
+            raise core.CLIError("%s image inspect %s: output is not JSON" % (tool[0], target))
+        return list(((items[0] if items else {}).get("RootFS") or {}).get("Layers") or [])
+
+    mine = diff_ids(ref, True) or []
+    theirs = diff_ids(parent_ref, False) if parent_ref else None
+    shared = len(theirs) if theirs is not None and mine[:len(theirs)] == theirs else None
+    sizes: t.Dict[str, int] = {}
+    if engine == "buildah":  # containers/storage records each layer's size; read in place, read-only
+        store = _sizes.OverlayStore.find(run)
+        if store is not None:
+            sizes = {digest: size for digest, (_layer, size) in store.chain(image_id).items()}
+    return [{"digest": digest, "size": sizes.get(digest), "own": None if shared is None else number >= shared}
+            for number, digest in enumerate(mine)]
+
+
+def revisions(args: argparse.Namespace, entries: t.Mapping[str, str], registry: t.Any = None
+              ) -> t.Tuple[t.List[t.Dict[str, t.Any]], t.Optional[t.List[str]]]:
+    """The lock file entries of args.image (one per registry/namespace it was published to) and, with a
+    registry client, its TAG-N revisions there (newest first)."""
+    from ansible_collections.containergen.images.plugins.module_utils import _publish  # pylint: disable=import-outside-toplevel
+    from ansible_collections.containergen.images.plugins.module_utils._command import CommandError  # pylint: disable=import-outside-toplevel
+    mine = "%s/%s/%s" % (args.registry, args.namespace.strip("/"), args.image)
+    found = []
+    for repository, ref in sorted(entries.items()):
+        if repository.rsplit("/", 1)[-1] != args.image:
+            continue
+        _repo, tag, digest = _publish.parse_lock_ref(ref)
+        found.append({"repository": repository, "revision": tag, "digest": digest, "registry": None})
+    if registry is None:
+        return found, None
+    try:
+        for entry in found:
+            if entry["repository"] == mine:
+                entry["registry"] = registry_state(registry, args.image, entry["revision"], entry["digest"])
+        tags = registry.list_tags(args.image)
+    except CommandError as exc:
+        raise _unreachable(args, exc)
+    return found, ["%s-%d" % (args.tag, number) for number in reversed(_publish.revisions(tags, args.tag))]
+
+
+def _own_size(found: t.Sequence[t.Mapping[str, t.Any]]) -> t.Optional[int]:
+    """Bytes of the image's own layers; None when which are its own or a size is unknown."""
+    own = [layer for layer in found if layer["own"]]
+    if any(layer["own"] is None or layer["size"] is None for layer in found):
+        return None
+    return sum(layer["size"] for layer in own)
+
+
 def show(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     from ansible_collections.containergen.images.plugins.module_utils import _contract, _engines  # pylint: disable=import-outside-toplevel
     from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # pylint: disable=import-outside-toplevel
-    images = _engines.make_engine(core.plan_options(args)).list_images(Runner())
+    core.check_args("show", args)
+    registry_verbs.check("show", args, _status_checks())
+    entries, lock_file = lock_entries(args)
+    runner = Runner()
+    images = _engines.make_engine(core.plan_options(args)).list_images(runner)
     planned, _profile, options = _planned(args, {ref: info["id"] for ref, info in images.items()})
     info = images.get(planned.ref)
     if info is None:
@@ -102,14 +313,28 @@ def show(args: argparse.Namespace) -> t.Dict[str, t.Any]:
         packages = json.loads(labels.get(_contract.MANIFEST_LABEL) or "{}")
     except ValueError:
         packages = {}
+    found = layers(runner, options.engine, args.docker_host, info.get("id") or "", planned.ref, planned.from_ref)
+    locked, tags = revisions(args, entries, _registry(args) if args.registry_status else None)
     result = {"image": args.image, "ref": planned.ref, "id": info.get("id"), "size": info.get("size"),
               "labels": labels, "packages": packages,
-              "up_to_date": labels.get(_contract.FINGERPRINT_LABEL) == planned.fingerprint}
+              "up_to_date": labels.get(_contract.FINGERPRINT_LABEL) == planned.fingerprint,
+              "parent": planned.from_ref, "layers": found,
+              "own_size": _own_size(found),
+              "lock_file": lock_file, "revisions": locked, "registry_revisions": tags}
     lines = ["%s  %s" % (planned.ref, (info.get("id") or "")[:12]),
              "size %.1f MB, %s" % ((info.get("size") or 0) / 1e6,
                                    "up to date" if result["up_to_date"] else "differs from the definitions"),
              "labels:"]
     lines += ["  %s=%s" % (key, value) for key, value in sorted(labels.items()) if key != _contract.MANIFEST_LABEL]
+    lines.append("layers (%d, * = its own, above %s):" % (len(found), planned.from_ref))
+    lines += ["  %s %s  %s" % ("*" if layer["own"] else " ", _short(layer["digest"]),
+                               "%.1f MB" % (layer["size"] / 1e6) if layer["size"] is not None else "size unknown")
+              for layer in found]
+    lines.append("revisions (lock file %s):" % (lock_file or "none"))
+    lines += ["  %s:%s  %s%s" % (entry["repository"], entry["revision"], _short(entry["digest"]),
+                                 "  " + entry["registry"] if entry["registry"] else "") for entry in locked]
+    if tags is not None:
+        lines.append("registry revisions: %s" % (", ".join(tags) or "none"))
     lines.append("packages (%d):" % len(packages))
     width = max([len(name) for name in packages] + [7])
     lines += ["  %-*s  %s" % (width, name, version) for name, version in sorted(packages.items())]

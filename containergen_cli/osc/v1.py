@@ -37,6 +37,17 @@ class ListColumn(cliff_columns.FormattableColumn):
         return list(self._value or [])
 
 
+class RecordsColumn(cliff_columns.FormattableColumn):
+    """A list of records (layers, revisions): one record a line in a table, the records in json/yaml."""
+
+    def human_readable(self):
+        return "\n".join(" ".join("%s=%s" % (key, "" if value is None else value) for key, value in sorted(item.items()))
+                         for item in self._value or [])
+
+    def machine_readable(self):
+        return [dict(item) for item in self._value or []]
+
+
 def _wants_json(parsed_args: t.Any) -> bool:
     return bool(getattr(parsed_args, "json", False)) or getattr(parsed_args, "formatter", None) == "json"
 
@@ -126,7 +137,7 @@ def _cell(value: t.Any) -> t.Any:
     if isinstance(value, dict):
         return MappingColumn(value)
     if isinstance(value, (list, tuple)):
-        return ListColumn(value)
+        return RecordsColumn(value) if value and all(isinstance(item, dict) for item in value) else ListColumn(value)
     return "" if value is None else value
 
 
@@ -140,6 +151,11 @@ def verb(name: str, base: type, doc: str, adder: t.Callable[[t.Any], None],
 def _with_image(parser):
     parser.add_argument("image", help="image name, such as keystone")
     core.add_image_arguments(parser)
+
+
+LIST_COLUMNS = ("name", "parent", "local", "status", "revision", "digest", "registry", "ref")
+SHOW_FIELDS = ("image", "ref", "id", "size", "up_to_date", "parent", "labels", "packages", "layers", "own_size",
+               "lock_file", "revisions", "registry_revisions")
 
 
 def _package_rows(result):
@@ -171,10 +187,12 @@ Publish = verb("Publish", _Listing, "Publish built images with tag revisions and
 Export = verb("Export", _Printing, "Deploy-tool parameters (tripleo, kolla-ansible) pinning the published set, "
               "from the lock file.", lambda parser: export.add_arguments(parser, core.stage_options().WORK_DIR),
               main.do_export)
-List = verb("List", _Listing, "Images of the definitions tree: parent and local status.", core.add_image_arguments,
-            main.COMMANDS["list"], columns=("name", "parent", "status", "ref"))
-Show = verb("Show", _Showing, "A local image: reference, ID, size, labels and its packages.", _with_image,
-            main.COMMANDS["show"], fields=("image", "ref", "id", "size", "up_to_date", "labels", "packages"))
+List = verb("List", _Listing, "Images of the definitions tree: parent, local status, the published revision and "
+            "digest of the lock file (and with --registry-status whether the registry still holds it).",
+            views.add_list_arguments, main.COMMANDS["list"], columns=LIST_COLUMNS)
+Show = verb("Show", _Showing, "A local image: reference, ID, size, labels, packages, layers (its own marked) and its "
+            "revisions (lock file; registry TAG-N with --registry-status).", views.add_show_arguments,
+            main.COMMANDS["show"], fields=SHOW_FIELDS)
 Render = verb("Render", _Printing, "The Containerfile of an image (what --engine docker builds).", _with_image,
               main.COMMANDS["render"])
 Graph = verb("Graph", _Printing, "The dependency tree of the plan, as DOT or as an SVG picture.",

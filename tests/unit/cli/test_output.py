@@ -375,12 +375,20 @@ def test_render_prints_the_containerfile_and_runs_nothing(monkeypatch):
 def test_show_json_is_the_local_image_and_its_packages(monkeypatch):
     listed = json.dumps([{"Id": "f" * 64, "Names": ["localhost/containergen/cron:latest"], "Size": 5000000,
                           "Labels": {_contract.MANIFEST_LABEL: json.dumps({"cron": "3.0"}), "a": "b"}}])
-    code, out, err, calls = run(["show", "cron", "--json"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
+    # layers: the image's and its parent's inspect, podman's store (not on overlay here: sizes unknown)
+    inspect = ["podman", "image", "inspect"]
+    answers = [(PODMAN_IMAGES, (0, listed, "")),
+               (inspect + ["localhost/containergen/cron:latest"], (0, '[{"RootFS": {"Layers": ["sha256:a"]}}]', "")),
+               (inspect + ["localhost/containergen/base:latest"], (125, "", "image not known")),
+               (["podman", "info"], (0, "/nonexistent vfs", ""))]
+    code, out, err, calls = run(["show", "cron", "--json"], monkeypatch, answers)
     assert code == 0, err
     document = one_document(out)
     assert (document["packages"], document["labels"]["a"], document["up_to_date"]) == ({"cron": "3.0"}, "b", False)
-    assert calls == [PODMAN_IMAGES]
-    code, out, _err, _calls = run(["show", "cron"], monkeypatch, [(PODMAN_IMAGES, (0, listed, ""))])
+    assert document["layers"] == [{"digest": "sha256:a", "size": None, "own": None}]
+    assert calls == [PODMAN_IMAGES, answers[1][0], answers[2][0],
+                     ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"]]
+    code, out, _err, _calls = run(["show", "cron"], monkeypatch, answers)
     assert out.splitlines()[-2:] == ["packages (1):", "  cron     3.0"]
 
 
