@@ -193,3 +193,32 @@ def test_registry_failures_are_one_line(env, argv, code, text):
         assert len(lines) == 1 and text in lines[0] and "Traceback" not in proc.stderr, proc.stderr
         if json_flag:
             assert text in json.loads(proc.stdout)["error"]
+
+
+def test_list_and_show_read_the_lock_file_and_the_registry(env):
+    """list --registry-status: a locked revision the registry holds is present, then missing once deleted; the
+    image (cron of the definitions tree, in a namespace of its own) is absent from the local store."""
+    namespace = "listshow-%s" % RUN_ID
+    target = "%s/%s/cron" % (env["registry"], namespace)
+    assert run(["skopeo", "copy", "--quiet", "--authfile", env["authfile"],
+                "containers-storage:%s/%s:latest-1" % (LOCAL, NAME), "docker://%s:latest-1" % target]).returncode == 0
+    path = os.path.join(env["base"], "listshow.lock")
+    with open(path + ".json", "w", encoding="utf-8") as handle:
+        json.dump({"images": {target: "%s:latest-1@%s" % (target, digest_of(env, target + ":latest-1"))}}, handle)
+    options = ["--include", "cron", "--namespace", namespace, "--lock-file", path, "--registry-status",
+               *registry_options(env)]
+    rows = {row["name"]: row for row in containergen("list", *options)["images"]}
+    assert (rows["cron"]["local"], rows["cron"]["revision"], rows["cron"]["registry"]) == ("absent", "latest-1",
+                                                                                         "present")
+    assert rows["base"]["registry"] == "unpublished"
+    plugin = {row["name"]: row for row in containergen("list", *options, tool="openstack")}
+    assert plugin["cron"]["registry"] == "present" and plugin["cron"]["digest"] == rows["cron"]["digest"]
+    assert run(["skopeo", "delete", "--authfile", env["authfile"], "docker://%s:latest-1" % target]).returncode == 0
+    rows = {row["name"]: row for row in containergen("list", *options)["images"]}
+    assert rows["cron"]["registry"] == "missing"
+
+
+def digest_of(env, ref):
+    proc = run(["skopeo", "inspect", "--authfile", env["authfile"], "docker://" + ref])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["Digest"]
