@@ -208,8 +208,8 @@ def test_list_and_show_read_the_lock_file_and_the_registry(env):
     options = ["--include", "cron", "--namespace", namespace, "--lock-file", path, "--registry-status",
                *registry_options(env)]
     rows = {row["name"]: row for row in containergen("list", *options)["images"]}
-    assert (rows["cron"]["local"], rows["cron"]["revision"], rows["cron"]["registry"]) == ("absent", "latest-1",
-                                                                                         "present")
+    cron = rows["cron"]
+    assert (cron["local"], cron["revision"], cron["registry"]) == ("absent", "latest-1", "present")
     assert rows["base"]["registry"] == "unpublished"
     plugin = {row["name"]: row for row in containergen("list", *options, tool="openstack")}
     assert plugin["cron"]["registry"] == "present" and plugin["cron"]["digest"] == rows["cron"]["digest"]
