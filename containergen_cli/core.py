@@ -36,6 +36,15 @@ class UsageError(CLIError):
     exit_code = 2
 
 
+def write_output(path: str, text: str) -> None:
+    """Write a verb's --output file; a failure is one usage line naming the option and the path."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError("--output %s: %s" % (path, exc.strerror or exc))
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and every option value checked at parse time (exit status 2)."""
 

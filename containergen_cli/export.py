@@ -90,11 +90,7 @@ def export(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     text = render(params, args.format, path)
     result = {"format": args.format, "lock_file": path, "parameters": params}
     if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise core.UsageError("--output %s: %s" % (args.output, exc.strerror or exc))
+        core.write_output(args.output, text)
         result["output"] = args.output
         result["table"] = "wrote %d parameters to %s" % (len(params), args.output)
     else:

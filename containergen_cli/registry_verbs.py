@@ -439,6 +439,15 @@ def _library_errors() -> t.Tuple[t.Type[BaseException], ...]:
     return (_publish.PublishError,)
 
 
+def _moved_tags(results: t.List[t.Dict[str, t.Any]], check_mode: bool, done: str, would: str
+                ) -> t.Dict[str, t.Any]:
+    """promote's and rollback's result: in check mode the action says what a real run would do."""
+    if check_mode:
+        results = [dict(result, action=would) if result["action"] == done else result for result in results]
+    return {"images": results, "check_mode": check_mode,
+            "table": _results_table(results, ("name", "action", "deployed", "previous"))}
+
+
 def promote(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     from ansible_collections.containergen.images.plugins.module_utils import _publish  # pylint: disable=import-outside-toplevel
     check("promote", args)
@@ -448,11 +457,7 @@ def promote(args: argparse.Namespace) -> t.Dict[str, t.Any]:
         results = _publish.promote(registry, entries, check_mode=bool(args.check))
     except _library_errors() as exc:
         raise core.CLIError(str(exc))
-    if args.check:
-        results = [dict(result, action="would promote") if result["action"] == "promoted" else result
-                   for result in results]
-    return {"images": results, "check_mode": bool(args.check),
-            "table": _results_table(results, ("name", "action", "deployed", "previous"))}
+    return _moved_tags(results, bool(args.check), "promoted", "would promote")
 
 
 def rollback(args: argparse.Namespace) -> t.Dict[str, t.Any]:
@@ -468,11 +473,7 @@ def rollback(args: argparse.Namespace) -> t.Dict[str, t.Any]:
         results = _publish.rollback(registry, names, check_mode=bool(args.check))
     except _library_errors() as exc:
         raise core.CLIError(str(exc))
-    if args.check:
-        results = [dict(result, action="would roll back") if result["action"] == "rolled back" else result
-                   for result in results]
-    return {"images": results, "check_mode": bool(args.check),
-            "table": _results_table(results, ("name", "action", "deployed", "previous"))}
+    return _moved_tags(results, bool(args.check), "rolled back", "would roll back")
 
 
 def cull(args: argparse.Namespace) -> t.Dict[str, t.Any]:

@@ -458,11 +458,7 @@ def graph(args: argparse.Namespace) -> t.Dict[str, t.Any]:
     result = {"profile": planned["profile"], "format": args.format, "nodes": nodes, "edges": edges,
               args.format: text}
     if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise core.UsageError("--output %s: %s" % (args.output, exc.strerror or exc))
+        core.write_output(args.output, text)
         result["output"] = args.output
         result["table"] = "wrote the graph of %d images (%s) to %s" % (len(edges), args.format, args.output)
     else:
