@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
-import shutil
 import subprocess
 import uuid
 
@@ -22,6 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONTAINERGEN = os.path.join(REPO, ".venv", "bin", "containergen")
 RUN_ID = uuid.uuid4().hex[:8]
 PORT = 5361
+REGISTRY_PORT = PORT  # the tls_registry fixture's port for this module
+REGISTRY_STATE_DIR = "/var/tmp/cg-cli/registry-%s" % RUN_ID
 REGISTRY = "localhost:%d" % PORT
 DOWN = "localhost:5362"  # nothing listens there
 LOCAL = "localhost/cg-cli-%s" % RUN_ID
@@ -42,32 +42,19 @@ def authfile(path, user, password):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tls_registry, tmp_path_factory):
     base = tmp_path_factory.mktemp("clierrors")
-    state = "/var/tmp/cg-cli/registry-%s" % RUN_ID
-    password = secrets.token_urlsafe(18)
-    variables = {
-        "registry_port": PORT,
-        "registry_config_dir": state + "/etc", "registry_data_dir": state + "/data",
-        "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
-        "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
-        "registry_users": [{"name": "publisher", "password": password}],
-    }
-    vars_file = base / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    os.chmod(str(vars_file), 0o600)
+    with open(tls_registry["password_file"], encoding="utf-8") as handle:
+        password = handle.read().strip()
     container = None
     try:
-        proc = subprocess.run(["ansible-playbook", "containergen.images.registry", "-e", "@%s" % vars_file],
-                              cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         # an empty image, one revision of it in the registry
         container = run(["buildah", "from", "scratch"]).stdout.strip()
         # the labels publish reads before it goes to the registry
         assert run(["buildah", "config", "--label", "containergen.manifest.sha256=0", "--label",
                     "containergen.fingerprint=0", container]).returncode == 0
         assert run(["buildah", "commit", "--quiet", container, "%s/%s:latest" % (LOCAL, NAME)]).returncode == 0
-        copied = run(["skopeo", "copy", "--authfile", str(base / "auth.json"),
+        copied = run(["skopeo", "copy", "--authfile", tls_registry["authfile"],
                       "containers-storage:%s/%s:latest" % (LOCAL, NAME),
                       "docker://%s/containergen/%s:latest-1" % (REGISTRY, NAME)])
         assert copied.returncode == 0, copied.stderr
@@ -84,7 +71,7 @@ def env(tmp_path_factory):
         (base / "lock.json").write_text(json.dumps(
             {"images": {"%s/containergen/mariadb" % REGISTRY: "%s/containergen/mariadb:latest-1@sha256:%s"
                         % (REGISTRY, "2" * 64)}}))
-        yield {"base": str(base), "auth": str(base / "auth.json"),
+        yield {"base": str(base), "auth": tls_registry["authfile"],
                "wrong": authfile(base / "wrong.json", "publisher", "not-" + password),
                "nobody": authfile(base / "nobody.json", "nobody", password),
                "defs": str(defs)}
@@ -92,11 +79,6 @@ def env(tmp_path_factory):
         if container:
             run(["buildah", "rm", container])
         run(["podman", "rmi", "--force", "%s/%s:latest" % (LOCAL, NAME)])
-        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
-        shutil.rmtree(state, ignore_errors=True)
-        for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
-            shutil.rmtree(os.path.join(certs, REGISTRY), ignore_errors=True)
 
 
 def report(*words, auth="auth"):
