@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
+import pathlib
 import shutil
 import stat
 import subprocess
@@ -37,6 +37,8 @@ from test_publish_registry import module, playbook  # noqa: E402  pylint: disabl
 
 RUN_ID = uuid.uuid4().hex[:8]
 PORT = 5471
+REGISTRY_PORT = PORT  # the tls_registry fixture's port for this module
+REGISTRY_STATE_DIR = "/var/tmp/cg-prov/registry-%s" % RUN_ID
 ENDPOINT = "localhost:%d" % PORT
 LOCAL_NS = "localhost/cg-prov-%s" % RUN_ID
 REMOTE_NS = "prov-%s" % RUN_ID
@@ -45,40 +47,30 @@ BASE = "localhost/containergen/debian12-rootfs:bookworm"
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    base = tmp_path_factory.mktemp("registry")
-    state = "/var/tmp/cg-prov/registry-%s" % RUN_ID
-    trust = str(base / "containers")
-    os.makedirs(trust)
+def signing_vars(state: str, work: pathlib.Path) -> dict:
+    """Signing enforced, with the trust (policy.json, registries.d) in a directory of the test's own."""
+    trust = work / "containers"
+    trust.mkdir()
     # the host's policy as Debian ships it: the default must survive
-    with open(os.path.join(trust, "policy.json"), "w", encoding="utf-8") as handle:
-        json.dump({"default": [{"type": "insecureAcceptAnything"}],
-                   "transports": {"docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}}}, handle)
-    variables = {
-        "registry_port": PORT,
-        "registry_config_dir": state + "/etc", "registry_data_dir": state + "/data",
-        "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
-        "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
-        "registry_users": [{"name": "publisher", "password": secrets.token_urlsafe(18)}],
-        "registry_signing": True, "registry_signing_enforce": True, "registry_signing_dir": state + "/signing",
-        "registry_policy_file": trust + "/policy.json", "registry_registries_d": trust + "/registries.d",
-    }
-    rc, output = playbook("registry", variables, str(base))
-    try:
-        assert rc == 0, output[-3000:]
-        again_rc, again = playbook("registry", variables, str(base))
-        assert again_rc == 0 and "changed=0" in again, again[-2000:]
-        yield {"work": str(base), "authfile": str(base / "auth.json"), "state": state,
-               "key": state + "/signing/cosign.key", "passphrase": state + "/signing/cosign.password",
-               "pub": state + "/signing/cosign.pub", "policy": trust + "/policy.json",
-               "registries_d": trust + "/registries.d", "output": output, "variables": variables}
-    finally:
-        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
-        shutil.rmtree(state, ignore_errors=True)
-        for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
-            shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
+    (trust / "policy.json").write_text(json.dumps({
+        "default": [{"type": "insecureAcceptAnything"}],
+        "transports": {"docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}}}), encoding="utf-8")
+    return {"registry_signing": True, "registry_signing_enforce": True, "registry_signing_dir": state + "/signing",
+            "registry_policy_file": str(trust / "policy.json"), "registry_registries_d": str(trust / "registries.d")}
+
+
+REGISTRY_EXTRA_VARS = signing_vars  # the tls_registry fixture's extra role variables
+
+
+@pytest.fixture(scope="module")
+def registry(tls_registry):
+    variables = tls_registry["vars"]
+    again_rc, again = playbook("registry", variables, tls_registry["work"])
+    assert again_rc == 0 and "changed=0" in again, again[-2000:]
+    signing = variables["registry_signing_dir"]
+    return dict(tls_registry, key=signing + "/cosign.key", passphrase=signing + "/cosign.password",
+                pub=signing + "/cosign.pub", policy=variables["registry_policy_file"],
+                registries_d=variables["registry_registries_d"], variables=variables)
 
 
 def make_image(name, content):
