@@ -224,9 +224,12 @@ class Registry(object):
         """Copy a local image (a reference in the engine's store) to name:tag. Returns the blobs sent.
 
         --debug is what makes skopeo name the blobs it skips; its debug lines are parsed here and
-        never surfaced (only non-debug lines go into an error).
+        never surfaced (only non-debug lines go into an error). --remove-signatures: an image pulled
+        by digest from a signing registry keeps those signatures in the local store, and skopeo then
+        refuses to compress its layers ("Would invalidate signatures"); the publish signs what it pushed.
         """
-        argv = [self.skopeo, "--debug"] + self._global() + ["copy", "--retry-times", "2"] + self._flags(("dest-",)) \
+        argv = [self.skopeo, "--debug"] + self._global() + ["copy", "--retry-times", "2", "--remove-signatures"] \
+            + self._flags(("dest-",)) \
             + [self.source_transport + source, "docker://%s:%s" % (self.repo(name), tag)]
         rc, out, err = self.run(argv, check=False)
         if rc != 0:

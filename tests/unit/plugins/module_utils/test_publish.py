@@ -134,7 +134,7 @@ def test_every_skopeo_call_exact_argv(case):
     assert fake.argvs == [
         ["skopeo", "list-tags"] + plain + ["docker://" + REPO],
         ["skopeo", "inspect"] + plain + ["docker://%s:latest-1" % REPO],
-        ["skopeo", "--debug", "copy", "--retry-times", "2"] + push
+        ["skopeo", "--debug", "copy", "--retry-times", "2", "--remove-signatures"] + push
         + ["containers-storage:localhost/containergen/keystone:latest", "docker://%s:latest-2" % REPO],
         ["skopeo", "copy", "--retry-times", "2", "--remove-signatures"] + retag
         + ["docker://%s:latest-2" % REPO, "docker://%s:latest" % REPO],
@@ -1085,7 +1085,7 @@ def test_signing_push_and_retag_exact_argv(tmp_path, monkeypatch):
     registry.retag("keystone", "latest-2", "latest")
     insecure = ["skopeo", "--insecure-policy", "--registries.d", REGD, "copy", "--retry-times", "2"]
     assert fake.argvs == [
-        ["skopeo", "--debug", "--registries.d", REGD, "copy", "--retry-times", "2", "--authfile", AUTH]
+        ["skopeo", "--debug", "--registries.d", REGD, "copy", "--retry-times", "2", "--remove-signatures", "--authfile", AUTH]
         + ["containers-storage:localhost/containergen/keystone:latest", "docker://%s:latest-2" % REPO],
         ["skopeo", "--registries.d", REGD, "copy", "--retry-times", "2", "--remove-signatures", "--authfile", AUTH]
         + ["docker://%s:latest-2" % REPO, "docker://%s:latest" % REPO],
