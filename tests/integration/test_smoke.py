@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import re
-import secrets
-import shutil
 import subprocess
 import uuid
 
@@ -23,6 +22,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_ID = uuid.uuid4().hex[:8]
 PORT = 32050
+REGISTRY_PORT = PORT  # the tls_registry fixture's port for this module
 ENDPOINT = "localhost:%d" % PORT
 REMOTE_NS = "smoke-%s" % RUN_ID
 WORK = "/var/tmp/cg-smoke"
@@ -30,6 +30,7 @@ IMAGES = ["mariadb", "memcached", "keystone"]
 PREFIX = "cgsmoke-%s-" % RUN_ID
 DEPLOY_ROOT = os.path.join(WORK, "deploy-" + RUN_ID)
 PORTS = {"mariadb": 32306, "memcached": 32211, "keystone": 32500}
+REGISTRY_STATE_DIR = os.path.join(WORK, "registry-" + RUN_ID)
 
 pytestmark = pytest.mark.integration
 
@@ -58,31 +59,19 @@ def podman(*args):
     return subprocess.run(["podman"] + list(args), capture_output=True, text=True, check=False)
 
 
+def signing_vars(state: str, work: pathlib.Path) -> dict:
+    """A key pair of the test's own; the host's policy.json and registries.d are left alone."""
+    return {"registry_signing": True, "registry_signing_dir": state + "/signing",
+            "registry_registries_d": str(work / "registries.d")}
+
+
+REGISTRY_EXTRA_VARS = signing_vars  # the tls_registry fixture's extra role variables
+
+
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    base = tmp_path_factory.mktemp("registry")
-    state = os.path.join(WORK, "registry-" + RUN_ID)
-    variables = {
-        "registry_port": PORT,
-        "registry_config_dir": state + "/etc", "registry_data_dir": state + "/data",
-        "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
-        "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
-        "registry_users": [{"name": "publisher", "password": secrets.token_urlsafe(18)}],
-        # a key pair of the test's own; the host's policy.json and registries.d are left alone
-        "registry_signing": True, "registry_signing_dir": state + "/signing",
-        "registry_registries_d": str(base / "registries.d"),
-    }
-    rc, output = playbook("registry", variables, str(base))
-    try:
-        assert rc == 0, output[-3000:]
-        yield {"work": str(base), "authfile": str(base / "auth.json"), "signing": state + "/signing",
-               "registries_d": str(base / "registries.d")}
-    finally:  # also when the setup failed half way
-        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
-        shutil.rmtree(state, ignore_errors=True)
-        for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
-            shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
+def registry(tls_registry):
+    return dict(tls_registry, signing=tls_registry["state"] + "/signing",
+                registries_d=tls_registry["vars"]["registry_registries_d"])
 
 
 @pytest.fixture(scope="module")
