@@ -83,15 +83,26 @@ def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("build")
     definitions = str(work / "defs")
     shutil.copytree(os.path.join(FIXTURES, "chain"), definitions)
+    # force: built here, never tagged from an image of the same fingerprint that another run or namespace
+    # left in this host's shared store (its labels, e.g. the version manifest, are not this build's)
     rc, output = playbook("build", {"image_build_definitions_path": definitions, "image_build_namespace": LOCAL_NS,
-                                    "image_build_work_dir": str(work / "w")}, str(work))
+                                    "image_build_work_dir": str(work / "w"), "image_build_force": True}, str(work))
     assert rc == 0, output[-3000:]
+    for name in ("base", "mid", "leaf-a", "leaf-b"):
+        manifest = json.loads(local_labels(name)["containergen.manifest"])
+        assert "dumb-init" in manifest and "dpkg" in manifest, (name, sorted(manifest))
     yield {"definitions": definitions, "work": str(work)}
     out = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                          text=True, check=False).stdout.split()
     doomed = [ref for ref in out if ref.startswith(LOCAL_NS + "/")]
     if doomed:
         subprocess.run(["podman", "rmi", "--force"] + doomed, capture_output=True, check=False)
+
+
+def local_labels(name):
+    out = subprocess.run(["podman", "image", "inspect", "%s/%s:latest" % (LOCAL_NS, name)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)[0]["Labels"]
 
 
 def rebuild_with(built, image_dir, extra_yaml):
@@ -183,15 +194,29 @@ def test_changed_image_gets_next_revision_and_floating_tag_moves(registry, built
     assert sorted(remote_tags(registry, "leaf-b")) == ["latest", "latest-1", "latest-2"]
     assert remote_digest(registry, "leaf-b", "latest") == remote_digest(registry, "leaf-b", "latest-2")
     assert remote_digest(registry, "leaf-b", "latest-1") != remote_digest(registry, "leaf-b", "latest-2")
-    # only leaf-b's own layer travelled: its parents' blobs were in the registry
-    assert 0 < result["bytes_sent"] < 1_000_000
+    # A stop signal changes the configuration only: the bit-for-bit reproducible rebuild has the very
+    # layers of latest-1, so no layer travels (bytes_sent and blobs_sent count layers), only the new
+    # config and manifest.
+    assert result["blobs_sent"] == 0 and result["bytes_sent"] == 0, result
+    old, new = (json.loads(skopeo(registry, "inspect", "--raw", "docker://%s:%s" % (repo("leaf-b"), tag)).stdout)
+                for tag in ("latest-1", "latest-2"))
+    assert [layer["digest"] for layer in new["layers"]] == [layer["digest"] for layer in old["layers"]]
+    assert new["config"]["digest"] != old["config"]["digest"]
+    config = json.loads(skopeo(registry, "inspect", "--config", "docker://%s:latest-2" % repo("leaf-b")).stdout)
+    assert config["config"]["StopSignal"] == "SIGINT"
 
 
 def test_report_between_revisions(registry, built):
     result = module("image_report", {"registry": ENDPOINT, "namespace": REMOTE_NS, "authfile": registry["authfile"],
                                      "name": "leaf-b"}, registry["work"])
     assert result["summary"] == "leaf-b: +0 -0 ~0 packages (latest-1 -> latest-2)"
-    assert result["added"] == {} and result["updated"] == {}
+    assert result["added"] == {} and result["removed"] == {} and result["updated"] == {}
+    # both revisions carry this build's full version manifest (the equality above is not of two empty ones)
+    labels = [json.loads(skopeo(registry, "inspect", "docker://%s:%s" % (repo("leaf-b"), tag)).stdout)["Labels"]
+              for tag in ("latest-1", "latest-2")]
+    assert labels[0]["containergen.manifest"] == labels[1]["containergen.manifest"] \
+        == local_labels("leaf-b")["containergen.manifest"]
+    assert "dumb-init" in json.loads(labels[0]["containergen.manifest"])
 
 
 def test_static_tag_is_published_once_and_never_overwritten(registry, built):
