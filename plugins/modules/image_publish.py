@@ -144,7 +144,7 @@ images:
       description: Manifest digest in the registry.
       type: str
     bytes_sent:
-      description: Compressed bytes of the blobs really uploaded (blobs the registry had are not sent).
+      description: Compressed bytes of the layers really uploaded (layers the registry had are not sent; the small config and manifest are not counted).
       type: int
     signed:
       description: Whether the digest has a sigstore signature in the registry (made now or found).
@@ -179,11 +179,11 @@ sbom_attached:
   type: list
   elements: str
 bytes_sent:
-  description: Total compressed bytes uploaded.
+  description: Total compressed bytes of the layers (and SBOM artifacts) uploaded; configs and manifests are not counted.
   returned: always
   type: int
 blobs_sent:
-  description: Number of blobs uploaded.
+  description: Number of layer blobs uploaded.
   returned: always
   type: int
 lock:
