@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import threading
@@ -24,6 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 RUN_ID = uuid.uuid4().hex[:8]
 PORT = 5110
+REGISTRY_PORT = PORT  # the tls_registry fixture's port for this module
+REGISTRY_STATE_DIR = "/var/tmp/cgtest-registry-%s" % RUN_ID
 ENDPOINT = "localhost:%d" % PORT
 LOCAL_NS = "localhost/cgpub-%s" % RUN_ID
 REMOTE_NS = "pub-%s" % RUN_ID
@@ -54,28 +55,9 @@ def module(name, args, work, check=False):
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    base = tmp_path_factory.mktemp("registry")
-    state = "/var/tmp/cgtest-registry-%s" % RUN_ID
-    password = secrets.token_urlsafe(18)
-    variables = {
-        "registry_port": PORT,
-        "registry_config_dir": state + "/etc", "registry_data_dir": state + "/data",
-        "registry_log_file": state + "/registry.log", "registry_pid_file": state + "/registry.pid",
-        "registry_authfile": str(base / "auth.json"), "registry_bcrypt_cost": 5,
-        "registry_users": [{"name": "publisher", "password": password}],
-    }
-    rc, output = playbook("registry", variables, str(base))
-    try:
-        assert rc == 0, output[-3000:]
-        yield {"vars": variables, "work": str(base), "authfile": str(base / "auth.json"), "password": password,
-               "state": state}
-    finally:  # also when the setup failed half way
-        subprocess.run(["start-stop-daemon", "--stop", "--pidfile", variables["registry_pid_file"], "--retry",
-                        "TERM/10/KILL/5", "--oknodo"], capture_output=True, check=False)
-        shutil.rmtree(state, ignore_errors=True)
-        for certs in ("/etc/containers/certs.d", "/etc/docker/certs.d"):
-            shutil.rmtree(os.path.join(certs, ENDPOINT), ignore_errors=True)
+def registry(tls_registry):
+    with open(tls_registry["password_file"], encoding="utf-8") as handle:
+        return dict(tls_registry, password=handle.read().strip())
 
 
 @pytest.fixture(scope="module")
