@@ -98,22 +98,23 @@ def _dpkg_verrevcmp(left: str, right: str) -> int:
     return 0
 
 
-def _dpkg_split(version: str) -> t.Tuple[int, str, str]:
+def _split_evr(version: str, kind: str) -> t.Tuple[int, str, str]:
+    """[epoch:]version[-revision] as dpkg and rpm both write it (no epoch = 0); Debian also needs a version."""
     epoch, sep, rest = version.strip().partition(":")
     if not sep:
         epoch, rest = "0", version.strip()
     upstream, sep, revision = rest.rpartition("-")
     if not sep:
         upstream, revision = rest, ""
-    if not epoch.isdigit() or not upstream:
-        raise ValueError("not a Debian version: %r" % version)
+    if not epoch.isdigit() or (kind == "Debian" and not upstream):
+        raise ValueError("not a%s %s version: %r" % ("n" if kind == "rpm" else "", kind, version))
     return int(epoch), upstream, revision
 
 
 def dpkg_compare(left: str, right: str) -> int:
     """Debian's version ordering (dpkg --compare-versions): <0, 0 or >0."""
-    a_epoch, a_upstream, a_revision = _dpkg_split(left)
-    b_epoch, b_upstream, b_revision = _dpkg_split(right)
+    a_epoch, a_upstream, a_revision = _split_evr(left, "Debian")
+    b_epoch, b_upstream, b_revision = _split_evr(right, "Debian")
     if a_epoch != b_epoch:
         return a_epoch - b_epoch
     return _dpkg_verrevcmp(a_upstream, b_upstream) or _dpkg_verrevcmp(a_revision, b_revision)
@@ -175,22 +176,10 @@ def rpmvercmp(left: str, right: str) -> int:
     return -1 if i >= len(left) else 1
 
 
-def _rpm_split(version: str) -> t.Tuple[int, str, str]:
-    epoch, sep, rest = version.strip().partition(":")
-    if not sep:
-        epoch, rest = "0", version.strip()
-    upstream, sep, release = rest.rpartition("-")
-    if not sep:
-        upstream, release = rest, ""
-    if not epoch.isdigit():
-        raise ValueError("not an rpm version: %r" % version)
-    return int(epoch), upstream, release
-
-
 def rpm_compare(left: str, right: str) -> int:
     """rpm's EVR ordering ([epoch:]version[-release], no epoch = 0): -1, 0 or 1."""
-    a_epoch, a_version, a_release = _rpm_split(left)
-    b_epoch, b_version, b_release = _rpm_split(right)
+    a_epoch, a_version, a_release = _split_evr(left, "rpm")
+    b_epoch, b_version, b_release = _split_evr(right, "rpm")
     if a_epoch != b_epoch:
         return 1 if a_epoch > b_epoch else -1
     result = rpmvercmp(a_version, b_version)
