@@ -42,7 +42,7 @@ LIST_STR = "list[str]"
 DICT_SCALAR = "dict[str, scalar]"
 
 # Keys TripleO's TCIB files use (tripleo_container_image_build defaults) plus ours
-# (tcib_parent, tcib_description). The value says the accepted type.
+# (tcib_parent, tcib_description, tcib_omit_packages). The value says the accepted type.
 TCIB_KEYS = {
     "tcib_actions": "actions",
     "tcib_adds": LIST_STR,
@@ -57,6 +57,7 @@ TCIB_KEYS = {
     "tcib_gather_files": LIST_STR,
     "tcib_healthcheck": STR,
     "tcib_labels": DICT_SCALAR,
+    "tcib_omit_packages": "omissions",
     "tcib_onbuilds": LIST_STR,
     "tcib_packages": "packages",
     "tcib_parent": STR,
@@ -122,6 +123,19 @@ def _type_problem(value, kind):
                 continue
             if not isinstance(names, list) or not all(isinstance(v, str) for v in names):
                 return "entry %r must be a list of package names" % key
+        return None
+    if kind == "omissions":
+        if not isinstance(value, dict):
+            return "must be a mapping of distro keys to mappings of package names to reasons"
+        for key, names in value.items():
+            if not isinstance(names, dict):
+                return "entry %r must be a mapping of package names to reasons" % key
+            for name, reason in names.items():
+                if not isinstance(name, str):
+                    return "entry %r: package %r: the name must be a string" % (key, name)
+                if not isinstance(reason, str) or not reason.strip():
+                    return "entry %r: package %r: the reason must be a non-empty string (why it is omitted)" % (
+                        key, name)
         return None
     if kind == "actions":
         if not isinstance(value, list):
@@ -370,6 +384,21 @@ def resolve_packages(image, profile):
                                % (image.where("tcib_packages"), profile["name"], ", ".join(sorted(listed)),
                                   ", ".join(keys))])
     return names
+
+
+def resolve_omissions(image, profile):
+    """The packages this image omits on this profile, {name: reason}, from the common, family,
+    distro and profile keys of tcib_omit_packages (first occurrence wins, in that order, as for
+    resolve_packages)."""
+    value = image.data.get("tcib_omit_packages")
+    if not value:
+        return {}
+    keys = list(dict.fromkeys(["common", profile["family"], profile["distro"], profile["name"]]))
+    omitted = {}
+    for key in keys:
+        for name, reason in (value.get(key) or {}).items():
+            omitted.setdefault(name, reason)
+    return omitted
 
 
 def load_profile(profiles_dir, name):

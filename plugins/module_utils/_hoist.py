@@ -27,8 +27,9 @@ import os
 import re
 import typing as t
 
+from ansible_collections.containergen.images.plugins.module_utils import _omit
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
-    DefinitionError, ImageDefinition, read_yaml, resolve_packages,
+    DefinitionError, ImageDefinition, read_yaml, resolve_omissions, resolve_packages,
 )
 
 HOIST_VERSION = 1
@@ -50,10 +51,15 @@ def hoist_path(profiles_path: str, profile_name: str) -> str:
 
 def inputs_digest(definitions: t.Mapping[str, t.Any], profile: t.Mapping[str, t.Any], parent: str,
                   children: t.Sequence[str]) -> str:
-    """What a decision was derived from (the package lists of the parent and of its children): a
-    decision whose inputs changed is reported stale (still applied: hoisting stays correct, only
-    perhaps less useful)."""
-    lists = {name: resolve_packages(definitions[name], profile) for name in [parent] + sorted(children)}
+    """What a decision was derived from (the package lists of the parent and of its children, and
+    the packages they omit): a decision whose inputs changed is reported stale (still applied:
+    hoisting stays correct, only perhaps less useful)."""
+    names = [parent] + sorted(children)
+    lists: t.Dict[str, t.Any] = {name: resolve_packages(definitions[name], profile) for name in names}
+    omitted = {name: sorted(resolve_omissions(definitions[name], profile)) for name in names}
+    omitted = {name: found for name, found in omitted.items() if found}
+    if omitted:  # only when some omit, so that the digests of files generated before stay as they were
+        lists = {"packages": lists, "omitted": omitted}
     return hashlib.sha256(json.dumps(lists, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
@@ -194,10 +200,16 @@ def fetch_argv(family: str) -> t.List[str]:
     return ["apt-get", "-q"] + _APT_DIRS + ["-o", "APT::Sandbox::User=root", "update"]
 
 
-def simulate_argv(packages: t.Sequence[str]) -> t.List[str]:
-    """What apt would install for packages, without recommends, from the fetched indexes only."""
-    return (["apt-get", "-s", "-q"] + _APT_DIRS + ["-o", "Debug::NoLocking=1", "install", "--no-install-recommends"]
+def simulate_argv(packages: t.Sequence[str], omitted: t.Sequence[str] = ()) -> t.List[str]:
+    """What apt would install for packages, without recommends, from the fetched indexes only.
+
+    With omitted (tcib_omit_packages), a shell first installs their stubs at the candidate versions
+    (see _omit), so that the resolution leaves them out, and what only they would pull in."""
+    argv = (["apt-get", "-s", "-q"] + _APT_DIRS + ["-o", "Debug::NoLocking=1", "install", "--no-install-recommends"]
             + list(packages))
+    if omitted:
+        return ["sh", "-c", _omit.simulate_script(omitted, _APT_DIRS, argv)]
+    return argv
 
 
 def sizes_argv(packages: t.Sequence[str]) -> t.List[str]:
@@ -296,10 +308,12 @@ class Resolver(object):
         os.makedirs(os.path.join(self.lists_dir, "partial"), exist_ok=True)
         self.run(self._container(image, fetch_argv(self.family), "rw"))
 
-    def simulate(self, image: str, packages: t.Sequence[str]) -> t.Dict[str, str]:
+    def simulate(self, image: str, packages: t.Sequence[str], omitted: t.Sequence[str] = ()) -> t.Dict[str, str]:
+        """{package: version} apt would install for packages in image, less the omitted packages."""
         if not packages:
             return {}
-        return parse_simulation(self.run(self._container(image, simulate_argv(sorted(packages))))[1])
+        found = parse_simulation(self.run(self._container(image, simulate_argv(sorted(packages), sorted(omitted))))[1])
+        return {name: version for name, version in found.items() if name not in set(omitted)}
 
     def sizes(self, image: str, packages: t.Sequence[str]) -> t.Dict[str, int]:
         if not packages:
@@ -326,7 +340,8 @@ def generate(resolver: Resolver, definitions: t.Mapping[str, t.Any], profile: t.
         if not fetched:
             resolver.fetch(refs[parent])
             fetched = True
-        installs = {child: resolver.simulate(refs[parent], resolve_packages(definitions[child], profile))
+        installs = {child: resolver.simulate(refs[parent], resolve_packages(definitions[child], profile),
+                                             sorted(resolve_omissions(definitions[child], profile)))
                     for child in children}
         sizes = resolver.sizes(refs[parent], sorted({package for found in installs.values() for package in found}))
         under = parent

@@ -21,7 +21,7 @@ import time
 import typing as t
 
 from ansible_collections.containergen.images.plugins.module_utils import (
-    _bootstrap, _build, _freshness, _hoist, _plan, _publish, _sbom, _stage_options,
+    _bootstrap, _build, _freshness, _hoist, _omit, _plan, _publish, _sbom, _stage_options,
 )
 from ansible_collections.containergen.images.plugins.module_utils import _progress  # the build's progress events
 from ansible_collections.containergen.images.plugins.module_utils._command import (
@@ -119,7 +119,7 @@ def plan_images(options: PlanOptions, runner: t.Optional[Runner] = None, engine:
         "profile": profile["name"],
         "images": [dict(item.as_dict(), status=status.get(item.name, "")) for item in plan],
         "order": [item.name for item in plan],
-        "table": _plan.plan_table(plan, status) + _hoist.describe(hoist),
+        "table": _plan.plan_table(plan, status) + _hoist.describe(hoist) + _omit.describe(plan),
         "hoist": hoist,
     }
     if check is not None:

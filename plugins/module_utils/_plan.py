@@ -21,10 +21,10 @@ import shlex
 import stat
 import typing as t
 
-from ansible_collections.containergen.images.plugins.module_utils import _contract, _validate
+from ansible_collections.containergen.images.plugins.module_utils import _contract, _omit, _validate
 from ansible_collections.containergen.images.plugins.module_utils._contract import transfer_words
 from ansible_collections.containergen.images.plugins.module_utils._definitions import (
-    TCIB_KEYS, DefinitionError, is_inside, resolve_packages,
+    TCIB_KEYS, DefinitionError, is_inside, resolve_omissions, resolve_packages,
 )
 
 try:
@@ -38,13 +38,14 @@ except ImportError:  # pragma: no cover - reported by the module
 FINGERPRINT_VERSION = 4
 
 # TripleO's role defaults for every tcib_* key, so that templates referring to unset keys render.
-_EMPTY = {"str": "", "list[str]": [], "dict[str, scalar]": {}, "actions": [], "packages": []}
+_EMPTY = {"str": "", "list[str]": [], "dict[str, scalar]": {}, "actions": [], "packages": [], "omissions": {}}
 
 
 class PlannedImage(object):
     """One image of a plan, ready to build: everything the engine needs and its fingerprint."""
 
-    def __init__(self, name, parent, ref, from_ref, steps, packages, files, fingerprint, depth, sources=None):
+    def __init__(self, name, parent, ref, from_ref, steps, packages, files, fingerprint, depth, sources=None,
+                 omitted=None):
         self.name = name
         self.parent = parent
         self.ref = ref
@@ -61,6 +62,8 @@ class PlannedImage(object):
         # The package updates (NAME=VERSION) this image is (or was) built for: part of its
         # fingerprint and its containergen.refresh label (see _freshness); empty when none.
         self.refresh: t.List[str] = []
+        # {package: reason}: what tcib_omit_packages takes out of this image (its last RUN step).
+        self.omitted: t.Dict[str, str] = dict(omitted or {})
 
     def step_forms(self) -> t.List[t.Tuple[str, t.Any, t.Any]]:
         """[(verb, argument, form)]: each step with the normalized form engines format (see
@@ -98,6 +101,8 @@ class PlannedImage(object):
 
     def as_dict(self):
         extra = {"refresh": self.refresh} if self.refresh else {}
+        if self.omitted:
+            extra["omitted"] = dict(self.omitted)
         return dict(extra, **{
             "name": self.name, "parent": self.parent, "ref": self.ref, "from": self.from_ref,
             "depth": self.depth, "fingerprint": self.fingerprint, "packages": self.packages,
@@ -368,17 +373,44 @@ def _check_step(verb: str, arg: t.Any) -> t.Tuple[t.Any, t.List[str]]:
     return arg, [problem for problem in problems if problem]
 
 
-def render_steps(image, profile, packages, extra_labels=None, template_vars=None):
+def render_steps(image, profile, packages, extra_labels=None, template_vars=None, omitted=None):
     """The ordered build steps of one image, in the order TripleO's Containerfile template uses.
 
     Returns (steps, files): steps is [(verb, argument)], files maps each copied source to its hash.
     """
-    return render_image(image, profile, packages, extra_labels, template_vars)[:2]
+    return render_image(image, profile, packages, extra_labels, template_vars, omitted=omitted)[:2]
 
 
-def render_image(image, profile, packages, extra_labels=None, template_vars=None, extra_roots=None):
+def _check_omissions(image, profile, packages, omitted):
+    """Problems of the image's omissions ({name: reason}, see resolve_omissions)."""
+    if not omitted:
+        return []
+    where = image.where("tcib_omit_packages")
+    if profile["family"] != "debian":
+        return ["%s: not supported for the %s family (apt only)" % (where, profile["family"])]
+    problems = []
+    own = set(packages)
+    for name in omitted:
+        problem = _validate.package_name(name, profile["family"])
+        if problem:
+            problems.append("%s: package %r: %s" % (where, name, problem))
+        elif name in own:
+            problems.append("%s: package %r is also in the image's tcib_packages: it cannot both install and omit it"
+                            % (where, name))
+    return problems
+
+
+def _last_user(keyed):
+    """The user the steps so far leave (the last user step), as the next RUN step runs."""
+    users = [arg for key, verb, arg in keyed if verb == "user"]
+    return users[-1] if users else "root"
+
+
+def render_image(image, profile, packages, extra_labels=None, template_vars=None, extra_roots=None, omitted=None):
     """Render and check one image. Returns (steps, files, sources, from_ref): sources maps each
     ADD/COPY argument to the resolved host paths it reads; from_ref is the rendered tcib_from or None.
+    omitted: {package: reason} (resolve_omissions): a last RUN step, after the image's own actions
+    (so that what needs those packages at build time has run), takes them out (see _omit).
 
     Every problem of the image is collected and raised together as one DefinitionError.
     """
@@ -396,6 +428,7 @@ def render_image(image, profile, packages, extra_labels=None, template_vars=None
         problem = _validate.package_name(name, profile["family"])
         if problem:
             problems.append("%s: package %r: %s" % (image.where("tcib_packages"), name, problem))
+    problems.extend(_check_omissions(image, profile, packages, omitted))
     install = "true"
     if packages:
         try:
@@ -443,6 +476,13 @@ def render_image(image, profile, packages, extra_labels=None, template_vars=None
         verb, arg = next(iter(item.items()))
         arg = str(arg) if isinstance(arg, int) else arg
         keyed.append(("tcib_actions", verb, value("tcib_actions", arg)))
+    if omitted:  # as root, whatever user the actions left; that user is set again after it
+        user = _last_user(keyed)
+        if user not in ("root", "0"):
+            keyed.append((None, "user", "root"))
+        keyed.append((None, "run", _omit.omit_step(omitted)))
+        if user not in ("root", "0"):
+            keyed.append((None, "user", user))
     for key, verb in (("tcib_healthcheck", "healthcheck"), ("tcib_stopsignal", "stopsignal")):
         if data[key]:
             keyed.append((key, verb, value(key)))
@@ -563,8 +603,9 @@ def make_plan(images, profile, base_ids=None, include=None, exclude=None, namesp
         image = images[name]
         try:
             packages = resolve_packages(image, profile)
+            omitted = resolve_omissions(image, profile)
             steps, files, sources, tcib_from = render_image(image, profile, packages, extra_labels, template_vars,
-                                                            roots)
+                                                            roots, omitted=omitted)
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
@@ -588,7 +629,7 @@ def make_plan(images, profile, base_ids=None, include=None, exclude=None, namesp
             payload["refresh"] = salt
         planned = PlannedImage(name, image.parent if image.parent in chosen else None,
                                image_ref(name, namespace, prefix, tag), from_ref, steps, packages, files,
-                               fingerprint(payload), depth, sources=sources)
+                               fingerprint(payload), depth, sources=sources, omitted=omitted)
         planned.refresh = salt
         by_name[name] = planned
         plan.append(planned)

@@ -108,12 +108,18 @@ def install_prefix(profile: t.Mapping[str, t.Any]) -> str:
     return " ".join(install.split("{{", 1)[0].split())
 
 
+# The first line of the step that takes the omitted packages out (tcib_omit_packages, see _omit).
+OMIT_MARKER = "# containergen: omit packages"
+
+
 def run_step_label(command: t.Any, prefix: str, number: int, count: int) -> str:
     """What a RUN step is called in progress: the package install (the profile's install command,
-    as tcib_install renders it), else "run N/M"."""
+    as tcib_install renders it), "omit packages" for the omissions step, else "run N/M"."""
     text = " ".join(command.split()) if isinstance(command, str) else " ".join(str(word) for word in command)
     if prefix and text.startswith(prefix):
         return "package install"
+    if OMIT_MARKER in text:
+        return "omit packages"
     return "run %d/%d" % (number, count) if count > 1 else "run"
 
 

@@ -106,8 +106,16 @@ images:
       type: list
       elements: str
       returned: when the image has a refresh salt
+    omitted:
+      description:
+        - The packages O(definitions_dir)'s C(tcib_omit_packages) takes out of the image, each mapped to its reason
+          (a last RUN step replaces each by a stub package C(containergen-omitted-NAME) and purges it).
+      type: dict
+      returned: when the image omits packages
 table:
-  description: The plan as a plain text table, followed by one line per shared layer of the profile's hoist file.
+  description:
+    - The plan as a plain text table, followed by one line per shared layer of the profile's hoist file and one
+      per image that omits packages (C(omitted from memcached: perl (reason))).
   returned: success
   type: str
 hoist:

@@ -220,6 +220,26 @@ CASES = [
     ("template-syntax", base({"tcib_cmd": "{{ oops"}), ("base/base.yaml", "base", "tcib_cmd", "template error")),
     ("no-package-list-for-distro", base({"tcib_packages": {"redhat": ["httpd"]}}),
      ("base/base.yaml", "base", "tcib_packages", "no package list")),
+    # ---- declared omissions (tcib_omit_packages) -------------------------------------------------
+    ("omit-not-a-mapping", base({"tcib_omit_packages": ["perl"]}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "must be a mapping")),
+    ("omit-entry-list", base({"tcib_omit_packages": {"debian": ["perl"]}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "entry 'debian' must be a mapping")),
+    ("omit-empty-reason", base({"tcib_omit_packages": {"debian": {"perl": " "}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "non-empty string")),
+    ("omit-no-reason", base({"tcib_omit_packages": {"common": {"perl": None}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "reason")),
+    ("omit-name-not-string", base({"tcib_omit_packages": {"common": {5: "x"}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "name must be a string")),
+    ("omit-name-semicolon", base({"tcib_omit_packages": {"debian": {"perl; touch /pwned": "x"}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "perl; touch /pwned")),
+    ("omit-name-option", base({"tcib_omit_packages": {"common": {"--force-all": "x"}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "--force-all")),
+    ("omit-name-uppercase", base({"tcib_omit_packages": {"testdeb": {"Perl": "x"}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "Debian package name")),
+    ("omit-also-installed", base({"tcib_packages": ["memcached", "perl"],
+                                  "tcib_omit_packages": {"debian": {"perl": "not needed"}}}),
+     ("base/base.yaml", "base", "tcib_omit_packages", "also in the image's tcib_packages")),
 ]
 
 
@@ -416,6 +436,14 @@ def test_redhat_family_grammar_in_the_plan(tmp_path):
     with pytest.raises(DefinitionError) as info:
         plan(tmp_path, profile=REDHAT)
     assert [line.split("package ")[1].split(":")[0] for line in info.value.problems] == ["'x;y'", "'-y'"]
+
+
+def test_omissions_refused_on_the_redhat_family(tmp_path):
+    make_tree(tmp_path, base({"tcib_packages": ["httpd"], "tcib_omit_packages": {"common": {"perl": "x"}}}), "")
+    with pytest.raises(DefinitionError) as info:
+        plan(tmp_path, profile=REDHAT)
+    assert info.value.problems == ["%s: image 'base': key 'tcib_omit_packages': not supported for the redhat family "
+                                   "(apt only)" % (tmp_path / "base" / "base.yaml")]
 
 
 def test_both_engines_copy_exactly_the_planned_paths(tmp_path):

@@ -21,6 +21,7 @@ FLOORS = {
     "_progress": 0,  # the build's progress events: nothing of ours
     "_validate": 0, "_command": 0, "_htpasswd": 0, "_signing": 0, "_referrers": 0,
     "_contract": 1, "_definitions": 1,
+    "_omit": 1,  # tcib_omit_packages: the stub-and-purge shell text (the build's step, the hoist simulation)
     "_hoist": 2,  # shared layers: the hoist file applied to the definitions, and its generation
     "_sbom": 2, "_plan": 2, "_options": 2, "_engine": 2, "_containerfile": 2, "_sizes": 2, "_layerdiff": 2,
     "_buildah": 3, "_docker": 3,
