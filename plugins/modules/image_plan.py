@@ -108,14 +108,14 @@ images:
       returned: when the image has a refresh salt
     omitted:
       description:
-        - The packages O(definitions_dir)'s C(tcib_omit_packages) takes out of the image, each mapped to its reason
-          (a last RUN step replaces each by a stub package C(containergen-omitted-NAME) and purges it).
+        - The packages the image's C(tcib_omit_packages) takes out of it, each mapped to its reason (a last RUN
+          step replaces each by a stub package C(containergen-omitted-NAME) and purges it).
       type: dict
       returned: when the image omits packages
 table:
   description:
     - The plan as a plain text table, followed by one line per shared layer of the profile's hoist file and one
-      per image that omits packages (C(omitted from memcached: perl (reason))).
+      per image that omits packages (C(omitted from IMAGE), then each package with its reason).
   returned: success
   type: str
 hoist:

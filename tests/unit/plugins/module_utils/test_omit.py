@@ -106,8 +106,8 @@ def test_progress_label():
 def test_resolution_first_occurrence_wins_in_key_order():
     data = {"tcib_omit_packages": {"testdeb": {"perl": "profile", "x": "profile"}, "common": {"python3": "common"},
                                    "debian": {"perl": "family", "bc": "family"}, "redhat": {"perl-base": "no"}}}
-    assert resolve_omissions(image(data), PROFILE) == {"python3": "common", "perl": "family", "bc": "family",
-                                                        "x": "profile"}
+    expected = {"python3": "common", "perl": "family", "bc": "family", "x": "profile"}
+    assert resolve_omissions(image(data), PROFILE) == expected
     assert list(resolve_omissions(image(data), PROFILE)) == ["python3", "perl", "bc", "x"]
     assert resolve_omissions(image({}), PROFILE) == {}
 
