@@ -53,7 +53,9 @@ def _words(names: t.Iterable[str]) -> str:
 def omit_script(omitted: t.Iterable[str]) -> str:
     """POSIX sh: for each installed package of omitted (in that order), a stub at its installed
     version; the stubs installed with dpkg -i, then the packages purged with --auto-remove (what
-    only they pulled in goes too). A package not installed is skipped with a note on stderr. The
+    only they pulled in goes too). A package not installed gets a stub at its candidate version (the
+    package lists fetched for it, then removed again): omitted in a parent, it is then never
+    installed by a child that only depends on it; without a candidate it is skipped. The
     step fails when the purge would take a manually installed package with it (one that needs P and
     that the stub does not satisfy), rather than leave an image without it."""
     names = list(omitted)
@@ -62,16 +64,31 @@ def omit_script(omitted: t.Iterable[str]) -> str:
 set -eu
 work=$(mktemp -d)
 %(stub)sset --
+absent=
 for name in %(names)s; do
   state=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "$name" 2>/dev/null || true)
   case $state in
     "installed "*) stub "$name" "${state#installed }"; set -- "$@" "$name" ;;
-    *) echo "omit packages: $name is not installed: nothing to omit" >&2 ;;
+    *) absent="$absent $name" ;;
   esac
 done
+if [ -n "$absent" ]; then
+  apt-get update -qq >&2
+  for name in $absent; do
+    version=$(apt-cache show --no-all-versions "$name" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+    if [ -n "$version" ]; then
+      stub "$name" "$version"
+    else
+      echo "omit packages: $name is neither installed nor available: nothing to omit" >&2
+    fi
+  done
+  rm -rf /var/lib/apt/lists/*
+fi
+if ls "$work"/*.deb >/dev/null 2>&1; then
+  dpkg -i "$work"/*.deb >/dev/null
+fi
 if [ $# -gt 0 ]; then
   manual=$(apt-mark showmanual)
-  dpkg -i "$work"/*.deb >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove "$@"
   for package in $manual; do
     case " $* " in *" ${package%%:*} "*) continue ;; esac

@@ -28,6 +28,9 @@ from ansible_collections.containergen.images.plugins.module_utils._contract impo
 
 NAMESPACE = "localhost/cg-omit"
 REASON = "memcached-tool only; the service never runs perl"
+# Omitted in the root although the root does not install it: a stub at the candidate version, so
+# that a child installing what depends on it (python3-netaddr) never gets it.
+ABSENT_REASON = "MAC vendor registries, never read"
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +52,13 @@ def built(tmp_path_factory):
     defs = os.path.join(work, "images")
     write(os.path.join(defs, "omitroot", "omitroot.yaml"), {
         "tcib_packages": {"common": ["memcached"]},
-        "tcib_omit_packages": {"debian": {"perl": REASON}},
+        "tcib_omit_packages": {"debian": {"perl": REASON, "ieee-data": ABSENT_REASON}},
         "tcib_actions": [{"run": "{{ tcib_install }}"}],
         "tcib_user": "nobody",  # the omission step runs as root all the same
     })
     write(os.path.join(defs, "omitroot", "omitchild", "omitchild.yaml"), {
         "tcib_actions": [{"run": "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                                 "apt-get install -y -qq --no-install-recommends perl"}],
+                                 "apt-get install -y -qq --no-install-recommends perl python3-netaddr"}],
     })
     profiles = os.path.join(work, "vars", "profiles")
     os.makedirs(profiles)
@@ -75,9 +78,10 @@ def built(tmp_path_factory):
 def test_the_plan_shows_the_omission(built):
     plan, dummy = built
     entry = {image["name"]: image for image in plan["images"]}["omitroot"]
-    assert entry["omitted"] == {"perl": REASON}
+    assert entry["omitted"] == {"perl": REASON, "ieee-data": ABSENT_REASON}
     assert entry["steps"][-2][0] == "run" and "containergen: omit packages" in entry["steps"][-2][1][2]
-    assert "omitted from omitroot: perl (%s)" % REASON in plan["table"]
+    # (yaml.safe_dump wrote the mapping's keys sorted)
+    assert "omitted from omitroot: ieee-data (%s), perl (%s)" % (ABSENT_REASON, REASON) in plan["table"]
 
 
 def test_perl_is_gone_and_apt_is_consistent(built):
@@ -96,11 +100,16 @@ def test_perl_is_gone_and_apt_is_consistent(built):
                                        check=True).stdout)[0]["Labels"]
     manifest = json.loads(labels[MANIFEST_LABEL])
     assert "perl" not in manifest and "containergen-omitted-perl" in manifest and "memcached" in manifest
+    # the absent one: stubbed at its candidate version, the lists fetched for it removed again
+    assert "ieee-data" not in manifest and "containergen-omitted-ieee-data" in manifest
+    lists = in_image(ref, "ls /var/lib/apt/lists | grep -v -x -e partial -e lock || true")
+    assert lists.stdout.strip() == "", lists.stdout
 
 
 def test_a_child_installs_perl_back(built):
     dummy, summary = built
     result = in_image(NAMESPACE + "/omitchild:latest",
                       "set -e; dpkg -s perl | grep -q '^Status: install ok installed'; /usr/bin/perl -MJSON::PP -e 1;"
-                      " apt-get check; echo ok")
+                      " apt-get check; python3 -c 'import netaddr; netaddr.IPNetwork(\"10.0.0.0/8\")';"
+                      " ! dpkg -s ieee-data >/dev/null 2>&1; test ! -e /usr/share/ieee-data; echo ok")
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr

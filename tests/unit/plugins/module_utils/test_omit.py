@@ -69,7 +69,10 @@ def test_script_stubs_then_purges_quoted_names():
     assert "dpkg-deb --root-owner-group -Zgzip --build" in script
     assert 'dpkg -i "$work"/*.deb' in script
     assert 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove "$@"\n' in script
-    assert "is not installed: nothing to omit\" >&2" in script
+    # not installed: a stub at the candidate version, from lists fetched for it and removed again
+    assert 'absent="$absent $name"' in script and "apt-get update -qq >&2" in script
+    assert "apt-cache show --no-all-versions \"$name\"" in script and "rm -rf /var/lib/apt/lists/*" in script
+    assert "is neither installed nor available: nothing to omit\" >&2" in script
     assert script.index("dpkg -i") < script.index("apt-get purge") < script.index('rm -rf "$work"')
     assert script.startswith(_omit.OMIT_MARKER) and _omit.stub_name("perl") == "containergen-omitted-perl"
 
