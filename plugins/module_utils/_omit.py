@@ -24,7 +24,8 @@ from ansible_collections.containergen.images.plugins.module_utils._progress impo
 
 STUB_PREFIX = "containergen-omitted-"
 
-# `stub NAME VERSION`: builds $work/NAME.deb, a stub that provides NAME at VERSION.
+# `stub NAME VERSION [PROVIDES]`: builds $work/NAME.deb, a stub that provides NAME at VERSION and
+# what NAME itself provides (libxslt1-dev provides libxslt-dev, the name python3-glance depends on).
 # Multi-Arch: allowed, not foreign: a dependency written `perl:any` (memcached's, libjson-perl's) is
 # satisfied by a provider only when the provider is Multi-Arch: allowed (as perl itself is). Tried on
 # Debian 13 with memcached: with a Multi-Arch: foreign stub apt-get purge perl removed memcached too
@@ -34,7 +35,7 @@ stub() {
   mkdir -p "$work/$1/DEBIAN"
   chmod 0755 "$work/$1" "$work/$1/DEBIAN"
   printf '%%s\\n' "Package: %(prefix)s$1" "Version: $2" "Architecture: all" "Multi-Arch: allowed" \\
-    "Maintainer: containergen.images" "Provides: $1 (= $2)" \\
+    "Maintainer: containergen.images" "Provides: $1 (= $2)${3:+, $3}" \\
     "Description: $1 omitted from this image by containergen.images (tcib_omit_packages)" >"$work/$1/DEBIAN/control"
   dpkg-deb --root-owner-group -Zgzip --build "$work/$1" "$work/$1.deb" >/dev/null
 }
@@ -68,16 +69,18 @@ absent=
 for name in %(names)s; do
   state=$(dpkg-query -W -f='${db:Status-Status} ${Version}' "$name" 2>/dev/null || true)
   case $state in
-    "installed "*) stub "$name" "${state#installed }"; set -- "$@" "$name" ;;
+    "installed "*) stub "$name" "${state#installed }" "$(dpkg-query -W -f='${Provides}' "$name")"
+                   set -- "$@" "$name" ;;
     *) absent="$absent $name" ;;
   esac
 done
 if [ -n "$absent" ]; then
   apt-get update -qq >&2
   for name in $absent; do
-    version=$(apt-cache show --no-all-versions "$name" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+    record=$(apt-cache show --no-all-versions "$name" 2>/dev/null || true)
+    version=$(printf '%%s\n' "$record" | sed -n 's/^Version: //p' | head -n 1)
     if [ -n "$version" ]; then
-      stub "$name" "$version"
+      stub "$name" "$version" "$(printf '%%s\n' "$record" | sed -n 's/^Provides: //p' | head -n 1)"
     else
       echo "omit packages: $name is neither installed nor available: nothing to omit" >&2
     fi
@@ -116,9 +119,10 @@ def simulate_script(omitted: t.Iterable[str], apt_options: t.Sequence[str], simu
 set -eu
 work=$(mktemp -d)
 %(stub)sfor name in %(names)s; do
-  version=$(apt-cache -q %(options)s show --no-all-versions "$name" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
+  record=$(apt-cache -q %(options)s show --no-all-versions "$name" 2>/dev/null || true)
+  version=$(printf '%%s\n' "$record" | sed -n 's/^Version: //p' | head -n 1)
   if [ -n "$version" ]; then
-    stub "$name" "$version"
+    stub "$name" "$version" "$(printf '%%s\n' "$record" | sed -n 's/^Provides: //p' | head -n 1)"
     dpkg -i "$work/$name.deb" >&2
   else
     echo "omit packages: $name has no candidate version: nothing to omit" >&2

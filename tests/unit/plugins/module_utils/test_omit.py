@@ -63,7 +63,8 @@ def test_script_stubs_then_purges_quoted_names():
     assert script.startswith("# containergen: omit packages (tcib_omit_packages): perl libstdc++6 'a'\"'\"'b'\n")
     assert "for name in perl libstdc++6 'a'\"'\"'b'; do\n" in script
     for field in ('"Package: containergen-omitted-$1"', '"Version: $2"', '"Architecture: all"',
-                  '"Multi-Arch: allowed"', '"Maintainer: containergen.images"', '"Provides: $1 (= $2)"'):
+                  '"Multi-Arch: allowed"', '"Maintainer: containergen.images"',
+                  '"Provides: $1 (= $2)${3:+, $3}"', "-f='${Provides}'"):
         assert field in script
     assert "dpkg-query -W -f='${db:Status-Status} ${Version}' \"$name\"" in script
     assert "dpkg-deb --root-owner-group -Zgzip --build" in script
