@@ -123,6 +123,9 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", default=defaults.REFRESH, choices=list(defaults.REFRESHES),
                         help="updates: check the images for package updates; build rebuilds exactly the stale ones "
                              "and their descendants (default: %(default)s)")
+    parser.add_argument("--no-hoist", dest="hoist", action="store_false", default=defaults.HOIST,
+                        help="build every image on its own parent, without the synthetic PARENT-shared images of "
+                             "the profile's hoist file (vars/hoist/PROFILE.yml), for this run only")
     parser.add_argument("--json", action="store_true",
                         help="print the result as one JSON document on stdout (progress goes to stderr)")
 
@@ -482,6 +485,7 @@ def build_options(args: argparse.Namespace) -> t.Any:
         "refresh_base": bool(getattr(args, "refresh_base", False)),
         "build_env": build_env(args),
         "refresh": getattr(args, "refresh", None),
+        "hoist": getattr(args, "hoist", None),
     }
     options, stage = _collection_utils()[0], stage_options()
     try:
@@ -492,7 +496,7 @@ def build_options(args: argparse.Namespace) -> t.Any:
 
 # Role variables of the build playbook: image_build_NAME is the option NAME of the stage's object.
 BUILD_VARIABLES = ("profile", "include", "exclude", "namespace", "prefix", "tag", "labels", "template_vars", "threads",
-                   "engine", "docker_host", "work_dir", "refresh")
+                   "engine", "docker_host", "work_dir", "refresh", "hoist")
 # Only when given: empty role defaults mean the collection's own tree, no extra config, the profile's base.
 BUILD_VARIABLES_GIVEN = (("config_path", "definitions_path"), ("extra_config", "extra_config"),
                          ("base", "base_image"))
@@ -896,7 +900,7 @@ def publish(args: argparse.Namespace, out: t.TextIO = sys.stderr) -> t.Dict[str,
 
 # The build options the plan reads; engine and docker_host choose the store whose images are "up to date".
 PLAN_FIELDS = ("definitions_path", "profile", "include", "exclude", "namespace", "prefix", "tag", "labels",
-               "template_vars", "extra_config", "base_image", "engine", "docker_host", "refresh")
+               "template_vars", "extra_config", "base_image", "engine", "docker_host", "refresh", "hoist")
 
 
 def plan(args: argparse.Namespace, out: t.TextIO = sys.stdout) -> t.Dict[str, t.Any]:  # pylint: disable=unused-argument

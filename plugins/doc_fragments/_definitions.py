@@ -105,4 +105,16 @@ options:
     type: str
     choices: [none, updates]
     default: none
+  hoist:
+    description:
+      - V(true) applies the shared layers of the profile's hoist file (C(hoist/PROFILE.yml) beside the
+        O(profiles_path) directory, the collection's C(vars/hoist/PROFILE.yml)) when there is one and its
+        C(enabled) is true - synthetic images C(PARENT-shared) inserted between a parent and the children that
+        share packages, which install those packages once.
+      - V(false) builds every image on its own parent, without the synthetic C(PARENT-shared) images of the
+        profile's hoist file, for this run only (the file itself is not changed; its C(enabled) key turns hoisting
+        off for every run). The children's fingerprints change with their parent, so image_build rebuilds them.
+      - The C(hoist) result of image_plan lists the layers applied; it is empty with V(false).
+    type: bool
+    default: true
 """

@@ -194,6 +194,7 @@ DEFINITION_PARAMS: t.Dict[str, Check] = {
     "retries": _validate.non_negative_int,
     "volumes": each(volume),
     "refresh": lambda value: None if value in ("none", "updates") else "must be none or updates",
+    "hoist": lambda value: None if isinstance(value, bool) else "must be true or false",
 }
 
 PUBLISH_PARAMS: t.Dict[str, Check] = {

@@ -36,6 +36,7 @@ def definitions_argument_spec(**extra: t.Any) -> t.Dict[str, t.Any]:
         "base_image": {"type": "str"},
         "extra_roots": {"type": "list", "elements": "path", "default": []},
         "refresh": {"type": "str", "default": defaults.REFRESH, "choices": list(defaults.REFRESHES)},
+        "hoist": {"type": "bool", "default": defaults.HOIST},
     }
     spec.update(extra)
     return spec

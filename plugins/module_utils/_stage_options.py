@@ -32,6 +32,7 @@ ISOLATION = "chroot"
 ISOLATIONS = ("chroot", "oci")
 REFRESH = "none"
 REFRESHES = ("none", "updates")  # updates: check for package updates, rebuild the images they touch
+HOIST = True  # apply the profile's hoist file (its shared layers); False: every image on its own parent
 THREADS = 2
 TIMEOUT = 1800
 RETRIES = 1
@@ -87,7 +88,7 @@ class PlanOptions(_Stage):
     docker_host: t.Optional[str] = None
     isolation: str = ISOLATION
     refresh: str = REFRESH
-    hoist: bool = True  # apply the profile's hoist file (vars/hoist/PROFILE.yml) when it has one
+    hoist: bool = HOIST  # apply the profile's hoist file (vars/hoist/PROFILE.yml) when it has one
 
     def __post_init__(self) -> None:
         # frozen: the derived paths are set through object.__setattr__, once

@@ -123,6 +123,7 @@ hoist:
     - The shared layers of the profile's hoist file (C(vars/hoist/PROFILE.yml)), one entry per synthetic image
       C(PARENT-shared) - C(name), C(parent), C(children) re-parented onto it, C(packages) installed once in it,
       C(saved_bytes) and C(grown_bytes) as priced when generated, C(reason), and C(status) (V(applied), or why not).
+    - Empty with O(hoist=false).
   returned: success
   type: list
   elements: dict
