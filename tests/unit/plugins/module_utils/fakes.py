@@ -4,6 +4,15 @@
 
 from __future__ import annotations
 
+# A Debian profile pulled from a registry, and the one action that installs an image's packages.
+DEBIAN_PROFILE = {
+    "name": "testdeb", "family": "debian", "distro": "debian", "release": "13",
+    "base": {"method": "pull", "image": "example.org/base:13"},
+    "package_manager": {"install": "apt-get install -y {{ packages }}", "cleanup": "apt-get clean",
+                        "manifest": ["dpkg-query", "-W"]},
+}
+INSTALL = [{"run": "{{ tcib_install }}"}]
+
 
 class FakeRun(object):
     """The run seam: records every call and answers from a queue (default: success, no output)."""

@@ -24,15 +24,9 @@ from ansible_collections.containergen.images.plugins.module_utils._definitions i
 from ansible_collections.containergen.images.plugins.module_utils._plan import make_plan, plan_table
 from ansible_collections.containergen.images.plugins.module_utils._progress import run_step_label
 
-from fakes import FakeRun  # pylint: disable=import-error
+from fakes import DEBIAN_PROFILE, INSTALL, FakeRun  # pylint: disable=import-error
 
-PROFILE = {
-    "name": "testdeb", "family": "debian", "distro": "debian", "release": "13",
-    "base": {"method": "pull", "image": "example.org/base:13"},
-    "package_manager": {"install": "apt-get install -y {{ packages }}", "cleanup": "apt-get clean",
-                        "manifest": ["dpkg-query", "-W"]},
-}
-INSTALL = [{"run": "{{ tcib_install }}"}]
+PROFILE = DEBIAN_PROFILE
 REASON = "memcached-tool only"
 
 
