@@ -313,7 +313,8 @@ class Resolver(object):
         if not packages:
             return {}
         found = parse_simulation(self.run(self._container(image, simulate_argv(sorted(packages), sorted(omitted))))[1])
-        return {name: version for name, version in found.items() if name not in set(omitted)}
+        left_out = set(omitted)
+        return {name: version for name, version in found.items() if name not in left_out}
 
     def sizes(self, image: str, packages: t.Sequence[str]) -> t.Dict[str, int]:
         if not packages:

@@ -93,12 +93,15 @@ fi
 if [ $# -gt 0 ]; then
   manual=$(apt-mark showmanual)
   DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove "$@"
+  # what is still installed, in one query (not one per manually installed package)
+  installed=" $(dpkg-query -W -f='${db:Status-Status} ${Package}\\n' | sed -n 's/^installed //p' | tr '\\n' ' ') "
   for package in $manual; do
-    case " $* " in *" ${package%%:*} "*) continue ;; esac
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)" != installed ]; then
+    package=${package%%:*}
+    case " $* " in *" $package "*) continue ;; esac
+    case $installed in *" $package "*) ;; *)
       echo "omit packages: purging $* removed $package, which needs it: cannot omit" >&2
-      exit 1
-    fi
+      exit 1 ;;
+    esac
   done
 fi
 rm -rf "$work"
