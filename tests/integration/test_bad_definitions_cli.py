@@ -177,3 +177,16 @@ def test_playbook_extra_roots_let_a_source_outside_the_tree_plan(tmp_path, canar
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert IMAGE in proc.stdout
     assert local_images() == []
+
+
+def test_playbook_refuses_a_hoist_switch_that_is_not_a_boolean(tmp_path):
+    root = tree(tmp_path / "defs")
+    proc = subprocess.run(["ansible-playbook", "containergen.images.build",
+                           "-e", json.dumps({"image_build_definitions_path": root, "image_build_namespace": NAMESPACE,
+                                             "image_build_hoist": "sometimes"})],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "image_build_hoist" in output and "sometimes" in output, output[-3000:]
+    assert local_images() == []
+    assert working_containers() == []
