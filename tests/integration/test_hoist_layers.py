@@ -18,13 +18,13 @@ import sys
 import uuid
 
 import pytest
-import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
 from ansible_collections.containergen.images.plugins.module_utils import _hoist, _pipeline  # noqa: E402
 from ansible_collections.containergen.images.plugins.module_utils._command import Runner  # noqa: E402
+from image_helpers import in_image, write  # noqa: E402  pylint: disable=import-error
 
 RUN_ID = uuid.uuid4().hex[:8]
 FLAT = "localhost/cgtest-flat-%s" % RUN_ID
@@ -37,17 +37,6 @@ pytestmark = pytest.mark.integration
 def layers(ref):
     out = subprocess.run(["podman", "image", "inspect", ref], capture_output=True, text=True, check=True).stdout
     return json.loads(out)[0]["RootFS"]["Layers"]
-
-
-def in_image(ref, *argv):
-    return subprocess.run(["podman", "run", "--rm", "--no-healthcheck", "--user", "root", "--entrypoint", argv[0],
-                           ref] + list(argv[1:]), capture_output=True, text=True, timeout=120, check=False)
-
-
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle)
 
 
 @pytest.fixture(scope="module")

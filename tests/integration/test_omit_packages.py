@@ -18,13 +18,14 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
 from ansible_collections.containergen.images.plugins.module_utils import _pipeline  # noqa: E402
 from ansible_collections.containergen.images.plugins.module_utils._contract import MANIFEST_LABEL  # noqa: E402
+import image_helpers  # noqa: E402  pylint: disable=import-error
+from image_helpers import write  # noqa: E402  pylint: disable=import-error
 
 NAMESPACE = "localhost/cg-omit"
 REASON = "memcached-tool only; the service never runs perl"
@@ -36,14 +37,7 @@ pytestmark = pytest.mark.integration
 
 
 def in_image(ref, script):
-    return subprocess.run(["podman", "run", "--rm", "--no-healthcheck", "--user", "root", "--entrypoint", "/bin/sh",
-                           ref, "-c", script], capture_output=True, text=True, timeout=120, check=False)
-
-
-def write(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle)
+    return image_helpers.in_image(ref, "/bin/sh", "-c", script)
 
 
 @pytest.fixture(scope="module")
